@@ -1,0 +1,162 @@
+// The connection buffer stage: decides, per message, whether it reaches the journal from memory or
+// through the spool, and encodes it once into whichever buffer that is. Socket thread; never blocks.
+//
+// Per connection (a TCP connection, or a UDP listener):
+//   memory lane   records go into the shared memory batch, posted to the journal worker. `memBytes`
+//                 counts this connection's records posted or pending but not yet committed.
+//   spill lane    once memBytes would pass spool.thresholdBytes, records go to the spool, and keep
+//                 going there until the journal's cursor has passed this connection's last spooled
+//                 record. Only then can a memory record not overtake a spooled one: per-connection
+//                 order holds in the journal. With a threshold of 0 every record is spooled.
+// Ordering rule that makes this work: when a lane starts spilling, the memory batch is posted at once,
+// before the lane's first spool record exists; the worker journals the batches it holds before it
+// replays what the spool writer reported, which is always later.
+
+import { logEvent } from '../log.js'
+import type { Counters } from '../metrics/counters.js'
+import { maxRecordBytes, RecordEncoder } from '../spool/record.js'
+import type { SpoolWriter } from '../spool/writer.js'
+
+/** What the router needs of a connection. */
+export interface Lane {
+  prefix: Buffer
+  memBytes: number
+  spilling: boolean
+  spoolSeg: number
+  spoolOff: number
+  batchId: number
+  batchSlot: number
+}
+
+export interface BatchSink {
+  postBatch(id: number, buf: Buffer, len: number): void
+}
+
+const kBatchBytes = 256 * 1024
+
+export class Router {
+  readonly threshold: number
+  readonly spool: SpoolWriter
+  readonly counters: Counters
+  /** Journal position: everything in the spool before (cursorSeg, cursorOff) is committed. */
+  cursorSeg = 0
+  cursorOff = 0
+  spillingLanes = 0
+  private readonly journal: BatchSink
+  private readonly encoder = new RecordEncoder()
+  private nowMs = -1
+  private now: Buffer = Buffer.alloc(0)
+  private batch: Buffer
+  private batchLen = 0
+  private batchId = 1
+  private batchLanes: Lane[] = []
+  private batchBytes: number[] = []
+  private readonly inflight = new Map<number, { lanes: Lane[]; bytes: number[] }>()
+  private flushQueued = false
+  private readonly flushBound = () => this.flush()
+
+  constructor(threshold: number, spool: SpoolWriter, journal: BatchSink, counters: Counters) {
+    this.threshold = threshold
+    this.spool = spool
+    this.journal = journal
+    this.counters = counters
+    this.batch = Buffer.allocUnsafeSlow(kBatchBytes)
+  }
+
+  /** The receive time for what follows: set once per socket read, not per message. */
+  setNow(ms: number): void {
+    if (ms !== this.nowMs) {
+      this.nowMs = ms
+      this.now = Buffer.from(String(ms), 'latin1')
+    }
+  }
+
+  route(lane: Lane, buf: Buffer, start: number, end: number, origLen: number): void {
+    const room = maxRecordBytes(lane.prefix.length, end - start)
+    if (lane.spilling && this.caughtUp(lane) && lane.memBytes + room <= this.threshold) {
+      lane.spilling = false
+      this.spillingLanes--
+      if (this.spillingLanes === 0) logEvent('spill-end', { reason: 'journal caught up' })
+    }
+    if (!lane.spilling && lane.memBytes + room > this.threshold) {
+      lane.spilling = true
+      if (this.spillingLanes++ === 0 && this.threshold > 0) {
+        logEvent('spill-start', {
+          reason: 'connection passed spool.thresholdBytes',
+          threshold: this.threshold,
+        })
+      }
+      this.counters.spillEpisodes++
+      this.postBatch() // everything this lane had in memory goes ahead of what it spools now
+    }
+    if (lane.spilling) {
+      const spool = this.spool
+      spool.reserve(room)
+      const end2 = this.encoder.encode(spool.buf, spool.len, this.now, lane.prefix, buf, start, end, origLen)
+      lane.spoolSeg = spool.seg
+      lane.spoolOff = spool.off + (end2 - spool.len)
+      spool.commit(end2)
+      this.counters.spooled++
+    } else {
+      if (this.batchLen + room > this.batch.length) {
+        this.postBatch()
+        if (room > this.batch.length) this.batch = Buffer.allocUnsafeSlow(room)
+      }
+      const before = this.batchLen
+      this.batchLen = this.encoder.encode(this.batch, before, this.now, lane.prefix, buf, start, end, origLen)
+      const used = this.batchLen - before
+      lane.memBytes += used
+      if (lane.batchId !== this.batchId) {
+        lane.batchId = this.batchId
+        lane.batchSlot = this.batchLanes.length
+        this.batchLanes.push(lane)
+        this.batchBytes.push(used)
+      } else {
+        this.batchBytes[lane.batchSlot]! += used
+      }
+    }
+    if (!this.flushQueued) {
+      this.flushQueued = true
+      setImmediate(this.flushBound)
+    }
+  }
+
+  /** Posts the memory batch and hands pending spool bytes to the writer. Runs once per loop turn. */
+  flush(): void {
+    this.flushQueued = false
+    this.postBatch()
+    this.spool.flush()
+  }
+
+  /** The worker committed these batches: their lanes' memory is free again. */
+  acked(ids: number[]): void {
+    for (const id of ids) {
+      const b = this.inflight.get(id)
+      if (b === undefined) continue
+      this.inflight.delete(id)
+      for (let i = 0; i < b.lanes.length; i++) b.lanes[i]!.memBytes -= b.bytes[i]!
+    }
+  }
+
+  setCursor(seg: number, off: number): void {
+    this.cursorSeg = seg
+    this.cursorOff = off
+  }
+
+  private caughtUp(lane: Lane): boolean {
+    return (
+      this.cursorSeg > lane.spoolSeg || (this.cursorSeg === lane.spoolSeg && this.cursorOff >= lane.spoolOff)
+    )
+  }
+
+  private postBatch(): void {
+    if (this.batchLen === 0) return
+    const id = this.batchId++
+    this.inflight.set(id, { lanes: this.batchLanes, bytes: this.batchBytes })
+    this.journal.postBatch(id, this.batch, this.batchLen)
+    this.batch = Buffer.allocUnsafeSlow(kBatchBytes)
+    this.batchLen = 0
+    this.batchLanes = []
+    this.batchBytes = []
+  }
+}

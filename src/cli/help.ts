@@ -1,0 +1,39 @@
+// The --help text: the single source the README's usage section is copied from (a test compares them).
+
+import { configSchema, type Field } from '../config/schema.js'
+
+export const kUsage = `Usage: spillway <command> [options]
+
+Commands:
+  serve [--config FILE]   Receive syslog on the configured listeners, spool bursts to disk and journal
+                          every message into SQLite. Without --config, built-in defaults: TCP and UDP on
+                          127.0.0.1:5140, spool in ./spool, journal at ./journal.db.
+  help                    Show this text.
+
+Options:
+  --config FILE           JSON config; every key is optional (see config.example.json).
+  -h, --help              Show this text.
+  -v, --version           Print the version.
+
+Stop with SIGINT or SIGTERM: connections are closed, every message read is written to the journal
+or the spool, and the server exits 0. Exit codes: 0 stopped cleanly, 1 failed while running,
+2 bad usage or config.`
+
+function line(path: string, f: Field): string[] {
+  switch (f.kind) {
+    case 'object':
+      return Object.entries(f.fields).flatMap(([k, v]) => line(`${path}.${k}`, v))
+    case 'array':
+      return [
+        `  ${path}  (default ${JSON.stringify(f.default)})`,
+        ...Object.entries(f.item).map(([k, v]) => `    ${path}[].${k}  ${v.doc}`),
+      ]
+    default:
+      return [`  ${path} = ${JSON.stringify(f.default)}  ${f.doc}`]
+  }
+}
+
+export function helpText(): string {
+  const keys = Object.entries(configSchema).flatMap(([k, f]) => line(k, f))
+  return `${kUsage}\n\nConfig keys (defaults):\n${keys.join('\n')}\n`
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+// argv -> config -> server. Everything the user types is checked here, and errors name what to fix.
+
+import { readFileSync } from 'node:fs'
+import { loadConfig, resolvePaths } from '../config/load.js'
+import { SpillwayError } from '../errors.js'
+import { logEvent } from '../log.js'
+import { Server } from '../server.js'
+import { helpText } from './help.js'
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}
+
+function usageError(message: string): never {
+  process.stderr.write(`spillway: ${message}\nRun "spillway --help" for usage.\n`)
+  process.exit(2)
+}
+
+interface Args {
+  command: string
+  config?: string
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { command: '' }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '-h' || a === '--help') args.command = 'help'
+    else if (a === '-v' || a === '--version') args.command = 'version'
+    else if (a === '--config' || a.startsWith('--config=')) {
+      const v = a === '--config' ? argv[++i] : a.slice('--config='.length)
+      if (v === undefined || v === '') usageError('--config needs a file name')
+      args.config = v
+    } else if (a.startsWith('-')) usageError(`unknown option ${a}`)
+    else if (args.command === '') args.command = a
+    else if (args.command !== 'help' && args.command !== 'version') usageError(`unexpected argument ${a}`)
+  }
+  return args
+}
+
+async function serve(configFile: string | undefined): Promise<void> {
+  const config = resolvePaths(loadConfig(configFile))
+  const server = new Server(config)
+  let signals = 0
+  const onSignal = (sig: string) => {
+    if (signals++ > 0) {
+      logEvent('stopping', { signal: sig, note: 'already stopping; waiting for the journal to commit' })
+      return
+    }
+    logEvent('stopping', { signal: sig })
+    server.stop().then(
+      () => process.exit(process.exitCode ?? 0),
+      (err) => {
+        logEvent('fatal', { message: (err as Error).message })
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', () => onSignal('SIGINT'))
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  await server.start()
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2))
+  switch (args.command) {
+    case '':
+    case 'help':
+      process.stdout.write(helpText())
+      if (args.command === '') process.exitCode = 2
+      return
+    case 'version':
+      process.stdout.write(`${version()}\n`)
+      return
+    case 'serve':
+      return serve(args.config)
+    default:
+      usageError(`unknown command ${args.command}`)
+  }
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof SpillwayError) {
+    process.stderr.write(`spillway: ${err.message}\n`)
+    process.exit(err.code === 'SPW_ERR_CONFIG' || err.code === 'SPW_ERR_USAGE' ? 2 : 1)
+  }
+  process.stderr.write(`spillway: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})

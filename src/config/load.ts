@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { ErrorCodes, SpillwayError } from '../errors.js'
+import { configSchema, type Field } from './schema.js'
+
+export interface ListenerConfig {
+  transport: 'tcp' | 'udp'
+  host: string
+  port: number
+}
+
+export interface Config {
+  listeners: ListenerConfig[]
+  limits: { maxMessageBytes: number }
+  spool: { dir: string; thresholdBytes: number; segmentBytes: number }
+  journal: { path: string; batchRows: number; synchronous: 'full' | 'normal' }
+}
+
+/** The built-in defaults, as a plain object (what `spillway serve` runs with and no config file). */
+export function defaults(): Config {
+  return fill(configSchema, {}, '', []) as unknown as Config
+}
+
+/**
+ * Validates a parsed config against the schema and fills in defaults. Every problem is reported, each
+ * with the key's full path, so one run tells the user everything to fix.
+ */
+export function validate(raw: unknown, source: string): Config {
+  const errors: string[] = []
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new SpillwayError(ErrorCodes.config, `${source}: the config must be a JSON object`)
+  }
+  const cfg = fill(configSchema, raw as Record<string, unknown>, '', errors) as unknown as Config
+  if (errors.length > 0) {
+    throw new SpillwayError(ErrorCodes.config, errors.map((e) => `${source}: ${e}`).join('\n'))
+  }
+  return cfg
+}
+
+export function loadConfig(file: string | undefined): Config {
+  if (file === undefined) return defaults()
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new SpillwayError(ErrorCodes.config, `${file}: cannot read config: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new SpillwayError(ErrorCodes.config, `${file}: not valid JSON: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+  return validate(raw, file)
+}
+
+/** Absolute paths for the files the server touches, resolved against the working directory. */
+export function resolvePaths(cfg: Config, cwd = process.cwd()): Config {
+  return {
+    ...cfg,
+    spool: { ...cfg.spool, dir: resolve(cwd, cfg.spool.dir) },
+    journal: { ...cfg.journal, path: resolve(cwd, cfg.journal.path) },
+  }
+}
+
+function describe(v: unknown): string {
+  if (Array.isArray(v)) return 'an array'
+  if (v === null) return 'null'
+  return typeof v === 'string' ? JSON.stringify(v) : `${typeof v} ${JSON.stringify(v)}`
+}
+
+function fill(
+  fields: Record<string, Field>,
+  raw: Record<string, unknown>,
+  path: string,
+  errors: string[],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(raw)) {
+    if (!(key in fields)) {
+      errors.push(`${path}${key}: unknown key (known here: ${Object.keys(fields).join(', ')})`)
+    }
+  }
+  for (const [key, field] of Object.entries(fields)) {
+    out[key] = value(field, raw[key], `${path}${key}`, errors)
+  }
+  return out
+}
+
+function value(field: Field, v: unknown, path: string, errors: string[]): unknown {
+  switch (field.kind) {
+    case 'object': {
+      if (v === undefined) return fill(field.fields, {}, `${path}.`, errors)
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+        errors.push(`${path} must be an object, got ${describe(v)}`)
+        return fill(field.fields, {}, `${path}.`, [])
+      }
+      return fill(field.fields, v as Record<string, unknown>, `${path}.`, errors)
+    }
+    case 'array': {
+      if (v === undefined)
+        return field.default.map((d) => fill(field.item, d as Record<string, unknown>, '', []))
+      if (!Array.isArray(v)) {
+        errors.push(`${path} must be an array, got ${describe(v)}`)
+        return []
+      }
+      return v.map((item, i) => {
+        if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+          errors.push(`${path}[${i}] must be an object, got ${describe(item)}`)
+          return {}
+        }
+        return fill(field.item, item as Record<string, unknown>, `${path}[${i}].`, errors)
+      })
+    }
+    case 'string':
+      if (v === undefined) return field.default
+      if (typeof v !== 'string' || v === '')
+        errors.push(`${path} must be a non-empty string, got ${describe(v)}`)
+      return v
+    case 'integer':
+      if (v === undefined) return field.default
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < field.min || v > field.max) {
+        errors.push(`${path} must be an integer from ${field.min} to ${field.max}, got ${describe(v)}`)
+      }
+      return v
+    case 'enum':
+      if (v === undefined) return field.default
+      if (typeof v !== 'string' || !field.values.includes(v)) {
+        errors.push(
+          `${path} must be one of ${field.values.map((x) => JSON.stringify(x)).join(', ')}, got ${describe(v)}`,
+        )
+      }
+      return v
+  }
+}

@@ -1,0 +1,99 @@
+// The configuration, described once: types, bounds, defaults and the sentence the README shows for each
+// key. The loader validates against it, `--help` prints it, and a test keeps config.example.json and the
+// README table equal to it.
+
+export type Field =
+  | { kind: 'string'; default: string; doc: string }
+  | { kind: 'integer'; default: number; min: number; max: number; doc: string }
+  | { kind: 'enum'; default: string; values: readonly string[]; doc: string }
+  | { kind: 'object'; fields: Record<string, Field>; doc: string }
+  | { kind: 'array'; item: Record<string, Field>; default: readonly Record<string, unknown>[]; doc: string }
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+export const kDefaultPort = 5140
+
+export const configSchema: Record<string, Field> = {
+  listeners: {
+    kind: 'array',
+    doc: 'Sockets to receive syslog on. Each TCP listener detects LF and octet-counted framing per message.',
+    default: [
+      { transport: 'tcp', host: '127.0.0.1', port: kDefaultPort },
+      { transport: 'udp', host: '127.0.0.1', port: kDefaultPort },
+    ],
+    item: {
+      transport: { kind: 'enum', values: ['tcp', 'udp'], default: 'tcp', doc: '"tcp" or "udp".' },
+      host: { kind: 'string', default: '127.0.0.1', doc: 'Address to bind; "0.0.0.0" or "::" for all.' },
+      port: { kind: 'integer', min: 0, max: 65535, default: kDefaultPort, doc: 'Port; 0 picks a free one.' },
+    },
+  },
+  limits: {
+    kind: 'object',
+    doc: 'Bounds on what a sender can make the server hold.',
+    fields: {
+      maxMessageBytes: {
+        kind: 'integer',
+        min: 64,
+        max: 16 * MiB,
+        default: 64 * KiB,
+        doc:
+          'Longest message kept. A longer one is cut to this size, journaled once with its original length ' +
+          'in orig_len, and counted; the rest of its frame is skipped, never turned into a message of its own.',
+      },
+    },
+  },
+  spool: {
+    kind: 'object',
+    doc: 'Append-only spool files that absorb bursts the journal cannot take at once.',
+    fields: {
+      dir: {
+        kind: 'string',
+        default: 'spool',
+        doc: 'Directory of spool segments (relative to the working directory).',
+      },
+      thresholdBytes: {
+        kind: 'integer',
+        min: 0,
+        max: 1024 * MiB,
+        default: 1 * MiB,
+        doc:
+          'Per connection: bytes held in memory, not yet journaled, before its messages go to the spool. ' +
+          '0 = durable mode: every message is written to the spool before it is journaled.',
+      },
+      segmentBytes: {
+        kind: 'integer',
+        min: 64 * KiB,
+        max: 4096 * MiB,
+        default: 64 * MiB,
+        doc: 'A segment file is closed and a new one started once it reaches this size.',
+      },
+    },
+  },
+  journal: {
+    kind: 'object',
+    doc: 'The SQLite journal (WAL mode), written by one worker thread.',
+    fields: {
+      path: {
+        kind: 'string',
+        default: 'journal.db',
+        doc: 'Journal database file (relative to the working directory).',
+      },
+      batchRows: {
+        kind: 'integer',
+        min: 1,
+        max: 1_000_000,
+        default: 10_000,
+        doc: 'Most rows inserted in one transaction.',
+      },
+      synchronous: {
+        kind: 'enum',
+        values: ['full', 'normal'],
+        default: 'full',
+        doc:
+          'SQLite synchronous mode. "full" makes every commit (and so every deleted spool segment) survive ' +
+          'power loss; "normal" survives a crash of the process but not of the machine.',
+      },
+    },
+  },
+}

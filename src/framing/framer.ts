@@ -1,0 +1,271 @@
+// Incremental TCP framing: LF-terminated and RFC 6587 octet-counted frames, detected per frame.
+//
+// A frame is handed to the sink as a (buf, start, end) triple that points into the socket's own chunk
+// whenever the frame lies inside one read; only a frame that straddles reads is copied, into `carry`.
+//
+// Detection, per frame, at the first byte of the frame:
+//   [1-9][0-9]{0,8} SP '<'   octet-counted: the digits are MSG-LEN, the frame is the next MSG-LEN bytes.
+//   anything else            LF-terminated: the frame runs to the next LF; one CR before it is dropped.
+// Requiring '<' (the PRI every RFC 5424 / 3164 message starts with) after the count keeps LF senders whose
+// lines begin with a number ("2024 backup done") from being misread as octet-counted.
+//
+// Limits, enforced here (as undici's parser enforces its header limit), never after buffering:
+//   - a frame longer than `maxMessageBytes` is cut to its first `maxMessageBytes` bytes and handed over
+//     once, with its original length; the rest is skipped exactly (octet-counted: the declared count;
+//     LF: up to the next LF). The tail of an oversized frame never becomes a message of its own.
+//   - a declared count above `maxOctetCount` is not trusted as a length (a hostile "999999999 <" would
+//     otherwise swallow every later frame); the frame is read as LF-terminated instead.
+//   - empty lines (LF, CRLF) are not messages; they are counted.
+
+export interface FrameSink {
+  /** buf[start, end) is one message. origLen > 0: the message was cut from origLen bytes. */
+  onFrame(buf: Buffer, start: number, end: number, origLen: number): void
+}
+
+/** Shared by all connections of a server; plain fields so an increment costs one add. */
+export class FramingCounters {
+  lfFrames = 0
+  octetFrames = 0
+  truncated = 0
+  emptyLines = 0
+  /** Incomplete frames discarded when the server closed the connection at stop. */
+  partialDropped = 0
+}
+
+const S_START = 0
+const S_LEN = 1 // reading the digits of a possible octet count
+const S_LEN_SP = 2 // saw digits and SP; the next byte decides
+const S_OCTET = 3 // reading an octet-counted body of `need` more bytes
+const S_OCTET_BIG = 4 // reading an oversized octet-counted body: keep up to max, skip the rest
+const S_LINE = 5 // reading an LF-terminated line
+const S_SKIP_LINE = 6 // an oversized line was cut; discarding up to the next LF
+
+const kLF = 0x0a
+const kCR = 0x0d
+const kSP = 0x20
+const kLT = 0x3c
+const kMaxDigits = 9
+const kEmpty = Buffer.alloc(0)
+
+export class Framer {
+  readonly max: number
+  readonly maxOctetCount: number
+  readonly counters: FramingCounters
+  state = S_START
+  private count = 0
+  private digits = 0
+  private need = 0
+  private origLen = 0
+  private carry: Buffer = kEmpty
+  private carryLen = 0
+
+  constructor(maxMessageBytes: number, counters: FramingCounters, maxOctetCount = maxMessageBytes * 16) {
+    this.max = maxMessageBytes
+    this.maxOctetCount = maxOctetCount
+    this.counters = counters
+  }
+
+  /** Bytes of an unfinished frame held between reads. */
+  get pendingBytes(): number {
+    return this.carryLen
+  }
+
+  push(chunk: Buffer, sink: FrameSink): void {
+    const n = chunk.length
+    const max = this.max
+    let pos = 0
+    let fs = 0 // where the current frame's bytes start in this chunk (earlier bytes are in carry)
+    while (pos < n) {
+      switch (this.state) {
+        case S_START: {
+          const b = chunk[pos]!
+          fs = pos
+          if (b >= 0x31 && b <= 0x39) {
+            this.state = S_LEN
+            this.count = 0
+            this.digits = 0
+          } else {
+            this.state = S_LINE
+          }
+          break
+        }
+        case S_LEN: {
+          while (pos < n) {
+            const b = chunk[pos]!
+            if (b >= 0x30 && b <= 0x39 && this.digits < kMaxDigits) {
+              this.count = this.count * 10 + (b - 0x30)
+              this.digits++
+              pos++
+            } else if (b === kSP) {
+              pos++
+              this.state = S_LEN_SP
+              break
+            } else {
+              this.state = S_LINE // not a count: the digits are the start of an LF-terminated line
+              break
+            }
+          }
+          break
+        }
+        case S_LEN_SP: {
+          if (chunk[pos] === kLT && this.count <= this.maxOctetCount) {
+            this.need = this.count
+            this.carryLen = 0 // the header is not part of the message
+            fs = pos
+            this.state = this.count <= max ? S_OCTET : S_OCTET_BIG
+          } else {
+            this.state = S_LINE
+          }
+          break
+        }
+        case S_OCTET: {
+          const take = Math.min(n - pos, this.need)
+          this.need -= take
+          pos += take
+          if (this.need === 0) {
+            this.counters.octetFrames++
+            if (this.carryLen === 0) {
+              sink.onFrame(chunk, fs, pos, 0)
+            } else {
+              this.append(chunk, fs, pos)
+              sink.onFrame(this.carry, 0, this.carryLen, 0)
+              this.carryLen = 0
+            }
+            this.state = S_START
+          }
+          break
+        }
+        case S_OCTET_BIG: {
+          const take = Math.min(n - pos, this.need)
+          const room = max - this.carryLen
+          if (room > 0) this.append(chunk, pos, pos + Math.min(room, take))
+          this.need -= take
+          pos += take
+          fs = pos
+          if (this.need === 0) {
+            this.counters.octetFrames++
+            this.counters.truncated++
+            sink.onFrame(this.carry, 0, this.carryLen, this.count)
+            this.carryLen = 0
+            this.state = S_START
+          }
+          break
+        }
+        case S_LINE: {
+          const lf = chunk.indexOf(kLF, pos)
+          const stop = lf === -1 ? n : lf
+          const lineLen = this.carryLen + (stop - fs)
+          if (lineLen > max) {
+            if (this.carryLen < max) this.append(chunk, fs, fs + (max - this.carryLen))
+            if (lf === -1) {
+              this.origLen = lineLen
+              this.state = S_SKIP_LINE
+              pos = n
+              fs = n
+            } else {
+              this.emitCut(sink, lineLen)
+              pos = lf + 1
+            }
+          } else if (lf === -1) {
+            pos = n
+          } else {
+            if (this.carryLen === 0) {
+              const end = lf > fs && chunk[lf - 1] === kCR ? lf - 1 : lf
+              if (end > fs) {
+                this.counters.lfFrames++
+                sink.onFrame(chunk, fs, end, 0)
+              } else {
+                this.counters.emptyLines++
+              }
+            } else {
+              this.append(chunk, fs, lf)
+              this.emitCarryLine(sink)
+            }
+            pos = lf + 1
+            this.state = S_START
+          }
+          break
+        }
+        case S_SKIP_LINE: {
+          const lf = chunk.indexOf(kLF, pos)
+          if (lf === -1) {
+            this.origLen += n - pos
+            pos = n
+          } else {
+            this.origLen += lf - pos
+            this.emitCut(sink, this.origLen)
+            pos = lf + 1
+          }
+          fs = pos
+          break
+        }
+      }
+    }
+    // Keep the unfinished frame's bytes of this chunk: the chunk itself is not retained.
+    const s = this.state
+    if ((s === S_LEN || s === S_LEN_SP || s === S_LINE || s === S_OCTET) && fs < n) this.append(chunk, fs, n)
+  }
+
+  /**
+   * The connection has ended. With `flush`, an unfinished frame becomes a message (an unterminated last
+   * line is normal for `nc`; an octet-counted frame cut short is flagged with its declared length).
+   * Without it (the server is stopping), the fragment is dropped and counted.
+   */
+  finish(sink: FrameSink, flush: boolean): void {
+    const s = this.state
+    this.state = S_START
+    if (s === S_START) return
+    if (!flush) {
+      if (this.carryLen > 0 || s === S_OCTET || s === S_OCTET_BIG) this.counters.partialDropped++
+      this.carryLen = 0
+      return
+    }
+    if (s === S_OCTET || s === S_OCTET_BIG) {
+      this.counters.octetFrames++
+      this.counters.truncated++
+      sink.onFrame(this.carry, 0, this.carryLen, this.count)
+    } else if (s === S_SKIP_LINE) {
+      this.counters.lfFrames++
+      this.counters.truncated++
+      sink.onFrame(this.carry, 0, this.carryLen, this.origLen)
+    } else if (this.carryLen > 0) {
+      this.emitCarryLine(sink)
+      return
+    }
+    this.carryLen = 0
+  }
+
+  private emitCarryLine(sink: FrameSink): void {
+    let end = this.carryLen
+    if (end > 0 && this.carry[end - 1] === kCR) end--
+    if (end > 0) {
+      this.counters.lfFrames++
+      sink.onFrame(this.carry, 0, end, 0)
+    } else {
+      this.counters.emptyLines++
+    }
+    this.carryLen = 0
+    this.state = S_START
+  }
+
+  private emitCut(sink: FrameSink, origLen: number): void {
+    this.counters.lfFrames++
+    this.counters.truncated++
+    sink.onFrame(this.carry, 0, this.carryLen, origLen)
+    this.carryLen = 0
+    this.state = S_START
+  }
+
+  private append(src: Buffer, a: number, b: number): void {
+    const len = b - a
+    if (len <= 0) return
+    const need = this.carryLen + len
+    if (need > this.carry.length) {
+      const grown = Buffer.allocUnsafe(Math.min(Math.max(256, need * 2), this.max + 16))
+      this.carry.copy(grown, 0, 0, this.carryLen)
+      this.carry = grown
+    }
+    src.copy(this.carry, this.carryLen, a, b)
+    this.carryLen = need
+  }
+}

@@ -1,0 +1,98 @@
+// The socket thread's handle on the journal worker. It only posts messages: it never touches SQLite
+// and never waits for the worker, except at start (ready) and stop (drained).
+
+import { Worker } from 'node:worker_threads'
+import { ErrorCodes, SpillwayError } from '../errors.js'
+import { logEvent } from '../log.js'
+import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
+
+export interface JournalProgress {
+  acked: number[]
+  cursorSeg: number
+  cursorOff: number
+  journaled: number
+  corrupt: number
+}
+
+export class JournalClient {
+  onProgress: (p: JournalProgress) => void = () => {}
+  /** The worker died: nothing more can be journaled; the server must stop loudly. */
+  onFatal: (message: string) => void = () => {}
+  journaled = 0
+  private readonly worker: Worker
+  private stopped: Promise<number>
+  private ready: Promise<{ cursorSeg: number; cursorOff: number; rows: number }>
+
+  constructor(opts: WorkerOptions) {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: opts })
+    let onReady!: (r: { cursorSeg: number; cursorOff: number; rows: number }) => void
+    let onStopped!: (n: number) => void
+    let failed!: (err: Error) => void
+    this.ready = new Promise((resolve, reject) => {
+      onReady = resolve
+      failed = reject
+    })
+    this.stopped = new Promise((resolve) => {
+      onStopped = resolve
+    })
+    let isReady = false
+    this.worker.on('message', (m: FromWorker) => {
+      switch (m.t) {
+        case 'ready':
+          isReady = true
+          onReady(m)
+          break
+        case 'progress':
+          this.journaled = m.journaled
+          this.onProgress(m)
+          break
+        case 'stopped':
+          this.journaled = m.journaled
+          onStopped(m.journaled)
+          break
+        case 'fatal':
+          logEvent('journal-fatal', { message: m.message })
+          if (isReady) this.onFatal(m.message)
+          else failed(new SpillwayError(ErrorCodes.journal, m.message))
+          break
+      }
+    })
+    this.worker.on('error', (err) => {
+      const message = `journal ${opts.journalPath}: ${err.message}`
+      if (!isReady) failed(new SpillwayError(ErrorCodes.journal, message, { cause: err }))
+      else this.onFatal(message)
+    })
+    this.worker.on('exit', (code) => {
+      if (code !== 0 && isReady) this.onFatal(`journal worker exited with code ${code}`)
+      onStopped(this.journaled)
+    })
+  }
+
+  start(): Promise<{ cursorSeg: number; cursorOff: number; rows: number }> {
+    return this.ready
+  }
+
+  /** Hands a batch of records to the worker; `buf` must own its ArrayBuffer, which is transferred. */
+  postBatch(id: number, buf: Buffer, len: number): void {
+    const ab = buf.buffer as ArrayBuffer
+    this.post({ t: 'batch', id, buf: ab, len }, [ab])
+  }
+
+  postSpooled(seg: number, off: number): void {
+    this.post({ t: 'spooled', seg, off })
+  }
+
+  postStats(values: Record<string, number>): void {
+    this.post({ t: 'stats', at: Date.now(), values })
+  }
+
+  /** Asks the worker to journal every batch it holds, then close the database. */
+  stop(): Promise<number> {
+    this.post({ t: 'stop' })
+    return this.stopped
+  }
+
+  private post(m: ToWorker, transfer?: ArrayBuffer[]): void {
+    this.worker.postMessage(m, transfer)
+  }
+}

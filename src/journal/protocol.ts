@@ -1,0 +1,30 @@
+// Messages between the socket thread (journal/client.ts) and the journal worker (journal/worker.ts).
+// Memory batches travel as one transferred ArrayBuffer of spool records each: nothing is cloned.
+
+export interface WorkerOptions {
+  journalPath: string
+  spoolDir: string
+  batchRows: number
+  synchronous: 'full' | 'normal'
+}
+
+export type ToWorker =
+  | { t: 'batch'; id: number; buf: ArrayBuffer; len: number }
+  /** The spool writer's progress: segment `seg` holds complete records up to `off`. */
+  | { t: 'spooled'; seg: number; off: number }
+  | { t: 'stats'; at: number; values: Record<string, number> }
+  | { t: 'stop' }
+
+export type FromWorker =
+  | { t: 'ready'; cursorSeg: number; cursorOff: number; rows: number }
+  /** Batches committed (their memory may be released), and the spool cursor after the commit. */
+  | {
+      t: 'progress'
+      acked: number[]
+      cursorSeg: number
+      cursorOff: number
+      journaled: number
+      corrupt: number
+    }
+  | { t: 'stopped'; journaled: number }
+  | { t: 'fatal'; message: string }

@@ -1,0 +1,70 @@
+// The journal's schema: the contract users query with `sqlite3`. Columns are added, never renamed.
+
+export const kSchemaVersion = 1
+
+export const kSchema = `
+CREATE TABLE IF NOT EXISTS messages (
+  id          INTEGER PRIMARY KEY,          -- arrival order
+  received_at INTEGER NOT NULL,             -- unix ms, when Spillway read it
+  ts          INTEGER,                      -- unix ms, the message's own time; NULL if it has none
+  facility    INTEGER,
+  severity    INTEGER,                      -- 0 emerg .. 7 debug
+  host        TEXT,
+  app         TEXT,
+  procid      TEXT,
+  msgid       TEXT,
+  sd          TEXT,                         -- RFC 5424 structured data as JSON
+  msg         TEXT NOT NULL,
+  peer        TEXT NOT NULL,                -- sender address:port
+  transport   TEXT NOT NULL,                -- tcp | udp
+  orig_len    INTEGER,                      -- original size in bytes when cut to limits.maxMessageBytes
+  parse_error INTEGER NOT NULL DEFAULT 0    -- 1: no grammar fits; msg holds the whole frame
+);
+CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
+CREATE INDEX IF NOT EXISTS messages_host ON messages (host, received_at);
+CREATE INDEX IF NOT EXISTS messages_app ON messages (app, received_at);
+
+-- Replay position in the spool, committed in the same transaction as the rows it produced.
+CREATE TABLE IF NOT EXISTS spool_cursor (
+  id      INTEGER PRIMARY KEY CHECK (id = 1),
+  segment INTEGER NOT NULL,
+  offset  INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO spool_cursor (id, segment, offset) VALUES (1, 0, 0);
+
+-- The server's counters, refreshed every few seconds and at stop.
+CREATE TABLE IF NOT EXISTS stats (
+  name       TEXT PRIMARY KEY,
+  value      NOT NULL,     -- integer counters, or a real for gauges such as delays
+  updated_at INTEGER NOT NULL
+);
+
+CREATE VIEW IF NOT EXISTS log AS
+SELECT
+  m.id,
+  strftime('%Y-%m-%dT%H:%M:%fZ', m.received_at / 1000.0, 'unixepoch') AS received,
+  strftime('%Y-%m-%dT%H:%M:%fZ', m.ts / 1000.0, 'unixepoch') AS time,
+  m.host,
+  m.app,
+  m.procid,
+  CASE m.severity
+    WHEN 0 THEN 'emerg' WHEN 1 THEN 'alert' WHEN 2 THEN 'crit' WHEN 3 THEN 'err'
+    WHEN 4 THEN 'warning' WHEN 5 THEN 'notice' WHEN 6 THEN 'info' WHEN 7 THEN 'debug'
+  END AS severity,
+  CASE m.facility
+    WHEN 0 THEN 'kern' WHEN 1 THEN 'user' WHEN 2 THEN 'mail' WHEN 3 THEN 'daemon' WHEN 4 THEN 'auth'
+    WHEN 5 THEN 'syslog' WHEN 6 THEN 'lpr' WHEN 7 THEN 'news' WHEN 8 THEN 'uucp' WHEN 9 THEN 'cron'
+    WHEN 10 THEN 'authpriv' WHEN 11 THEN 'ftp' WHEN 12 THEN 'ntp' WHEN 13 THEN 'security'
+    WHEN 14 THEN 'console' WHEN 15 THEN 'solaris-cron' WHEN 16 THEN 'local0' WHEN 17 THEN 'local1'
+    WHEN 18 THEN 'local2' WHEN 19 THEN 'local3' WHEN 20 THEN 'local4' WHEN 21 THEN 'local5'
+    WHEN 22 THEN 'local6' WHEN 23 THEN 'local7'
+  END AS facility,
+  m.msgid,
+  m.sd,
+  m.msg,
+  m.peer,
+  m.transport,
+  m.orig_len,
+  m.parse_error
+FROM messages AS m;
+`

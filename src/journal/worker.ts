@@ -1,0 +1,332 @@
+// The journal worker thread: the only code that opens the journal read-write. Everything here may block
+// (SQLite, fsync, reading spool segments); none of it runs on the socket thread.
+//
+// Work order, one transaction at a time with the event loop turning in between so new messages arrive:
+//   1. memory batches (records of connections below their threshold), oldest first;
+//   2. otherwise, replay of the spool from the committed cursor up to what the writer reported on disk.
+// A connection that spilled has no records in later memory batches until the cursor passes its last
+// spooled record (the router guarantees it), so this order keeps each connection's order.
+//
+// Exactly-once replay: the rows of a replayed range and the cursor after it commit in one transaction.
+// A segment is deleted only after the transaction that moves the cursor past it has committed.
+
+import { parentPort, workerData } from 'node:worker_threads'
+import Database from 'better-sqlite3'
+import { logEvent } from '../log.js'
+import { SpoolReader } from '../spool/reader.js'
+import { RecordReader } from '../spool/record.js'
+import { listSegments } from '../spool/segment.js'
+import { ParsedMessage, parseSyslog } from './parse.js'
+import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
+import { kSchema, kSchemaVersion } from './schema.js'
+
+const kLF = 0x0a
+const kRetryMs = 100
+const kBusyTimeoutMs = 200
+
+const port = parentPort
+if (port === null) throw new Error('journal/worker.ts must run as a worker thread')
+const opts = workerData as WorkerOptions
+
+function send(m: FromWorker): void {
+  port!.postMessage(m)
+}
+
+const db = new Database(opts.journalPath, { timeout: kBusyTimeoutMs })
+db.pragma('journal_mode = WAL')
+db.pragma(`synchronous = ${opts.synchronous}`)
+// Keep the WAL file from staying huge after a burst once a checkpoint has run.
+db.pragma('journal_size_limit = 67108864')
+db.exec(kSchema)
+db.pragma(`user_version = ${kSchemaVersion}`)
+
+const insert = db.prepare(
+  `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
+     transport, orig_len, parse_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+)
+const setCursor = db.prepare('UPDATE spool_cursor SET segment = ?, offset = ? WHERE id = 1')
+const upsertStat = db.prepare(
+  `INSERT INTO stats (name, value, updated_at) VALUES (?, ?, ?)
+   ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+)
+const cursorRow = db.prepare('SELECT segment, offset FROM spool_cursor WHERE id = 1').get() as {
+  segment: number
+  offset: number
+}
+
+const rec = new RecordReader()
+const parsed = new ParsedMessage()
+const reader = new SpoolReader(opts.spoolDir)
+
+let cursorSeg = cursorRow.segment
+let cursorOff = cursorRow.offset
+let writerSeg = -1 // the segment the writer appends to; every lower one is sealed
+let writtenOff = 0 // what the writer has on disk in writerSeg
+let readAtLeast = 0
+const batches: { id: number; buf: Buffer }[] = []
+let pendingStats: { at: number; values: Record<string, number> } | null = null
+let stopping = false
+let scheduled = false
+let retrying = false
+let failing: string | null = null
+let journaled = 0
+let corrupt = 0
+let acked: number[] = []
+let replayedInEpisode = 0
+let episodeStart = 0
+
+// Segments wholly below the cursor were journaled before a crash cut their deletion short.
+const stale = reader.removeBefore(cursorSeg)
+const backlog = listSegments(opts.spoolDir).length
+if (stale > 0 || backlog > 0) {
+  logEvent('spool-found', {
+    segments: backlog,
+    removedJournaled: stale,
+    cursorSegment: cursorSeg,
+    offset: cursorOff,
+  })
+}
+const rows = (db.prepare('SELECT max(id) AS n FROM messages').get() as { n: number | null }).n ?? 0
+send({ t: 'ready', cursorSeg, cursorOff, rows })
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'batch':
+      batches.push({ id: m.id, buf: Buffer.from(m.buf, 0, m.len) })
+      break
+    case 'spooled':
+      if (m.seg > writerSeg || (m.seg === writerSeg && m.off > writtenOff)) {
+        writerSeg = m.seg
+        writtenOff = m.off
+      }
+      break
+    case 'stats':
+      pendingStats = { at: m.at, values: m.values }
+      break
+    case 'stop':
+      stopping = true
+      break
+  }
+  schedule()
+})
+
+function schedule(): void {
+  if (scheduled || retrying) return
+  scheduled = true
+  setImmediate(pump)
+}
+
+function pump(): void {
+  scheduled = false
+  let worked: boolean
+  try {
+    if (batches.length > 0) {
+      commitBatches()
+      worked = true
+    } else {
+      worked = writerSeg >= 0 && replayStep()
+    }
+    if (pendingStats !== null) writeStats()
+  } catch (err) {
+    onError(err)
+    return
+  }
+  if (failing !== null) {
+    logEvent('journal-recovered', { after: failing })
+    failing = null
+  }
+  if (acked.length > 0 || worked) report()
+  if (worked) schedule()
+  else if (stopping && batches.length === 0) finish()
+}
+
+/** Inserts every complete record in buf[from, to); returns the offset after the last one consumed. */
+function insertRecords(
+  buf: Buffer,
+  from: number,
+  to: number,
+  maxRows: number,
+  seg: number,
+  base: number,
+): number {
+  let p = from
+  let n = 0
+  while (n < maxRows && p < to) {
+    const lf = buf.indexOf(kLF, p)
+    if (lf === -1 || lf >= to) break
+    if (rec.read(buf, p, lf)) {
+      parseSyslog(rec.msgText(), rec.receivedAt, parsed)
+      insert.run(
+        rec.receivedAt,
+        parsed.ts,
+        parsed.facility,
+        parsed.severity,
+        parsed.host,
+        parsed.app,
+        parsed.procid,
+        parsed.msgid,
+        parsed.sd,
+        parsed.msg,
+        rec.peer,
+        rec.transport,
+        rec.origLen > 0 ? rec.origLen : null,
+        parsed.parseError,
+      )
+      n++
+    } else {
+      setAside(seg, base + p, buf.subarray(p, lf + 1), rec.error ?? 'corrupt')
+    }
+    p = lf + 1
+  }
+  journaled += n
+  return p
+}
+
+function setAside(seg: number, off: number, bytes: Buffer, reason: string): void {
+  corrupt++
+  const moved = seg >= 0 ? reader.quarantine(seg, off, bytes) : null
+  logEvent('spool-corrupt', {
+    segment: seg >= 0 ? seg : 'memory',
+    offset: off,
+    bytes: bytes.length,
+    reason,
+    movedTo: moved,
+  })
+}
+
+const commitBatchesTx = db.transaction((count: number) => {
+  for (let i = 0; i < count; i++) {
+    const b = batches[i]!
+    insertRecords(b.buf, 0, b.buf.length, Number.POSITIVE_INFINITY, -1, 0)
+  }
+})
+
+function commitBatches(): void {
+  // As many whole batches as fit the row budget (a batch is ~1000 records at most; count bytes as a proxy).
+  let count = 0
+  let bytes = 0
+  const budget = opts.batchRows * 200
+  while (count < batches.length && (count === 0 || bytes + batches[count]!.buf.length <= budget)) {
+    bytes += batches[count]!.buf.length
+    count++
+  }
+  const before = journaled
+  try {
+    commitBatchesTx(count)
+  } catch (err) {
+    journaled = before
+    throw err
+  }
+  for (const b of batches.splice(0, count)) acked.push(b.id)
+}
+
+const replayTx = db.transaction((chunk: Buffer, seg: number, off: number): number => {
+  const end = insertRecords(chunk, 0, chunk.length, opts.batchRows, seg, off)
+  if (end > 0) setCursor.run(seg, off + end)
+  return end
+})
+
+const moveCursorTx = db.transaction((seg: number, off: number) => {
+  setCursor.run(seg, off)
+})
+
+function replayStep(): boolean {
+  const sealed = cursorSeg < writerSeg
+  const limit = sealed ? Number.POSITIVE_INFINITY : writtenOff
+  if (!sealed && cursorOff >= limit) {
+    caughtUp()
+    return false
+  }
+  const n = reader.read(cursorSeg, cursorOff, limit, readAtLeast)
+  if (n <= 0) {
+    if (!sealed) return false // the current segment is created before it is reported: not yet visible
+    // End of a sealed segment (or it is gone): move past it, then delete it.
+    const next = reader.nextSegment(cursorSeg, writerSeg)
+    moveCursorTx(next, 0)
+    reader.remove(cursorSeg)
+    cursorSeg = next
+    cursorOff = 0
+    return true
+  }
+  if (replayedInEpisode === 0) episodeStart = Date.now()
+  const chunk = reader.buf.subarray(0, n)
+  const before = journaled
+  let end: number
+  try {
+    end = replayTx(chunk, cursorSeg, cursorOff)
+  } catch (err) {
+    journaled = before
+    throw err
+  }
+  replayedInEpisode += journaled - before
+  if (end > 0) {
+    cursorOff += end
+    readAtLeast = 0
+    return true
+  }
+  if (n === reader.buf.length) {
+    readAtLeast = reader.buf.length * 2 // one record larger than the buffer: read more at once
+    return true
+  }
+  // No LF up to the end of the data: only a sealed segment can end like this, torn by a crash mid-write.
+  if (sealed) {
+    setAside(cursorSeg, cursorOff, Buffer.from(chunk), 'torn record at end of segment')
+    moveCursorTx(cursorSeg, cursorOff + n)
+    cursorOff += n
+    return true
+  }
+  return false
+}
+
+function caughtUp(): void {
+  if (replayedInEpisode === 0) return
+  logEvent('replay-caught-up', {
+    records: replayedInEpisode,
+    seconds: ((Date.now() - episodeStart) / 1000).toFixed(1),
+  })
+  replayedInEpisode = 0
+}
+
+function writeStats(): void {
+  const s = pendingStats!
+  db.transaction(() => {
+    for (const [name, value] of Object.entries(s.values)) upsertStat.run(name, value, s.at)
+    upsertStat.run('journal_rows_total', journaled, s.at)
+    upsertStat.run('spool_corrupt_records_total', corrupt, s.at)
+  })()
+  pendingStats = null
+}
+
+function report(): void {
+  send({ t: 'progress', acked, cursorSeg, cursorOff, journaled, corrupt })
+  acked = []
+}
+
+// Transient: another writer holds the lock (a `sqlite3` shell in a write transaction), or the disk is
+// full or failing. Nothing is lost: batches stay queued, the cursor stays put, and the socket thread
+// keeps spilling. Logged once per episode, retried until it clears.
+function onError(err: unknown): void {
+  const code = (err as { code?: string }).code ?? ''
+  if (/^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN)/.test(code)) {
+    if (failing === null) {
+      failing = code
+      logEvent('journal-busy', { code, message: (err as Error).message, retryMs: kRetryMs })
+    }
+    retrying = true
+    setTimeout(() => {
+      retrying = false
+      schedule()
+    }, kRetryMs)
+    return
+  }
+  send({ t: 'fatal', message: `journal ${opts.journalPath}: ${(err as Error).stack ?? String(err)}` })
+  process.exit(1)
+}
+
+function finish(): void {
+  caughtUp()
+  reader.close()
+  db.close()
+  send({ t: 'stopped', journaled })
+  port!.close()
+}

@@ -1,0 +1,43 @@
+// Per-connection state: framing state, the header prefix of its records, and its lane in the router.
+// One object per connection; its handlers are bound once here, never per message.
+
+import type { Socket } from 'node:net'
+import type { Lane, Router } from '../buffer/router.js'
+import { Framer, type FrameSink, type FramingCounters } from '../framing/framer.js'
+import { connPrefix } from '../spool/record.js'
+
+export class TcpConn implements FrameSink, Lane {
+  readonly socket: Socket
+  readonly peer: string
+  readonly framer: Framer
+  prefix: Buffer
+  memBytes = 0
+  spilling = false
+  spoolSeg = 0
+  spoolOff = 0
+  batchId = 0
+  batchSlot = 0
+  private readonly router: Router
+  readonly onData: (chunk: Buffer) => void
+
+  constructor(socket: Socket, router: Router, maxMessageBytes: number, counters: FramingCounters) {
+    this.socket = socket
+    this.router = router
+    this.peer = formatPeer(socket.remoteAddress, socket.remotePort)
+    this.prefix = connPrefix('tcp', this.peer)
+    this.framer = new Framer(maxMessageBytes, counters)
+    this.onData = (chunk: Buffer) => {
+      this.router.setNow(Date.now())
+      this.framer.push(chunk, this)
+    }
+  }
+
+  onFrame(buf: Buffer, start: number, end: number, origLen: number): void {
+    this.router.route(this, buf, start, end, origLen)
+  }
+}
+
+export function formatPeer(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return 'unknown'
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
+}

@@ -1,0 +1,82 @@
+// UDP listener: one datagram is one message. Trailing LF/CR (which many senders append) are not part of
+// the message; a datagram longer than limits.maxMessageBytes is cut and flagged like a TCP frame.
+
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
+import { isIPv6 } from 'node:net'
+import type { Lane, Router } from '../buffer/router.js'
+import type { ListenerConfig } from '../config/load.js'
+import { ErrorCodes, SpillwayError } from '../errors.js'
+import type { Counters } from '../metrics/counters.js'
+import { connPrefix } from '../spool/record.js'
+import { formatPeer } from './conn.js'
+
+export class UdpListener implements Lane {
+  readonly config: ListenerConfig
+  prefix: Buffer = Buffer.alloc(0)
+  memBytes = 0
+  spilling = false
+  spoolSeg = 0
+  spoolOff = 0
+  batchId = 0
+  batchSlot = 0
+  private readonly socket: Socket
+  private readonly router: Router
+  private readonly counters: Counters
+  private readonly max: number
+  private lastAddress = ''
+  private lastPort = -1
+
+  constructor(config: ListenerConfig, router: Router, counters: Counters, maxMessageBytes: number) {
+    this.config = config
+    this.router = router
+    this.counters = counters
+    this.max = maxMessageBytes
+    this.socket = createSocket({ type: isIPv6(config.host) ? 'udp6' : 'udp4', reuseAddr: false })
+    this.socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo))
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    const { host, port } = this.config
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) =>
+        reject(
+          new SpillwayError(ErrorCodes.listen, `udp ${host}:${port}: cannot bind: ${err.message}`, {
+            cause: err,
+          }),
+        )
+      this.socket.once('error', onError)
+      this.socket.bind(port, host, () => {
+        this.socket.off('error', onError)
+        this.socket.on('error', () => this.counters.connectionErrors++)
+        resolve({ host, port: this.socket.address().port })
+      })
+    })
+  }
+
+  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    let end = msg.length
+    while (end > 0 && (msg[end - 1] === 0x0a || msg[end - 1] === 0x0d)) end--
+    if (end === 0) {
+      this.counters.udpEmpty++
+      return
+    }
+    if (rinfo.port !== this.lastPort || rinfo.address !== this.lastAddress) {
+      this.lastAddress = rinfo.address
+      this.lastPort = rinfo.port
+      this.prefix = connPrefix('udp', formatPeer(rinfo.address, rinfo.port))
+    }
+    this.counters.receivedUdp++
+    this.counters.bytesUdp += msg.length
+    this.router.setNow(Date.now())
+    if (end > this.max) {
+      this.counters.udpTruncated++
+      this.router.route(this, msg, 0, this.max, end)
+    } else {
+      this.router.route(this, msg, 0, end, 0)
+    }
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.socket.close(() => resolve()))
+  }
+}

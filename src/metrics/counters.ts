@@ -1,0 +1,38 @@
+// The server's counters. Plain numeric fields on one object, so the hot path pays one add per event;
+// `snapshot()` names them for the `stats` table and the stop summary.
+
+import { FramingCounters } from '../framing/framer.js'
+
+export class Counters {
+  readonly framing = new FramingCounters()
+  receivedUdp = 0
+  bytesUdp = 0
+  /** Records written through the spool instead of straight from memory. */
+  spooled = 0
+  /** Times a connection crossed its threshold and started spilling. */
+  spillEpisodes = 0
+  connectionsOpened = 0
+  connectionsClosed = 0
+  connectionErrors = 0
+  udpEmpty = 0
+  udpTruncated = 0
+
+  snapshot(): Record<string, number> {
+    const f = this.framing
+    return {
+      received_tcp_total: f.lfFrames + f.octetFrames,
+      received_udp_total: this.receivedUdp,
+      received_bytes_udp_total: this.bytesUdp,
+      frames_lf_total: f.lfFrames,
+      frames_octet_counted_total: f.octetFrames,
+      truncated_total: f.truncated + this.udpTruncated,
+      empty_frames_total: f.emptyLines + this.udpEmpty,
+      partial_frames_dropped_at_stop_total: f.partialDropped,
+      spooled_total: this.spooled,
+      spill_episodes_total: this.spillEpisodes,
+      connections_opened_total: this.connectionsOpened,
+      connections_closed_total: this.connectionsClosed,
+      connection_errors_total: this.connectionErrors,
+    }
+  }
+}

@@ -1,0 +1,154 @@
+// Wires the stages together: listeners -> framing -> router (connection buffer) -> spool -> journal.
+// This module runs on the socket thread; SQLite runs only in the journal worker (journal/worker.ts).
+
+import { accessSync, constants, mkdirSync } from 'node:fs'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { Router } from './buffer/router.js'
+import type { Config } from './config/load.js'
+import { ErrorCodes, SpillwayError } from './errors.js'
+import { JournalClient } from './journal/client.js'
+import { TcpListener } from './listen/tcp.js'
+import { UdpListener } from './listen/udp.js'
+import { logEvent } from './log.js'
+import { Counters } from './metrics/counters.js'
+import { listSegments } from './spool/segment.js'
+import { SpoolWriter } from './spool/writer.js'
+
+const kStatsIntervalMs = 2000
+
+export interface Bound {
+  transport: 'tcp' | 'udp'
+  host: string
+  port: number
+}
+
+export class Server {
+  readonly config: Config
+  readonly counters = new Counters()
+  bound: Bound[] = []
+  private journal: JournalClient | null = null
+  private spool: SpoolWriter | null = null
+  private router: Router | null = null
+  private listeners: (TcpListener | UdpListener)[] = []
+  private statsTimer: NodeJS.Timeout | null = null
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  private stopping: Promise<void> | null = null
+
+  constructor(config: Config) {
+    this.config = config
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config
+    this.loopDelay.enable()
+    // The worker first: its cursor says which segment numbers are taken, so the writer starts past them.
+    const journal = new JournalClient({
+      journalPath: cfg.journal.path,
+      spoolDir: cfg.spool.dir,
+      batchRows: cfg.journal.batchRows,
+      synchronous: cfg.journal.synchronous,
+    })
+    this.journal = journal
+    checkSpoolDir(cfg.spool.dir) // fails loudly, before anything is accepted, if spool.dir is unusable
+    const ready = await journal.start()
+    const onDisk = listSegments(cfg.spool.dir)
+    const firstSeg = Math.max(ready.cursorSeg, onDisk.at(-1) ?? 0) + 1
+    const spool = new SpoolWriter(cfg.spool.dir, firstSeg, cfg.spool.segmentBytes)
+    spool.openSync()
+    this.spool = spool
+    const router = new Router(cfg.spool.thresholdBytes, spool, journal, this.counters)
+    router.setCursor(ready.cursorSeg, ready.cursorOff)
+    this.router = router
+    spool.onWritten = (seg, off) => journal.postSpooled(seg, off)
+    journal.postSpooled(firstSeg, 0)
+    journal.onProgress = (p) => {
+      router.acked(p.acked)
+      router.setCursor(p.cursorSeg, p.cursorOff)
+    }
+    journal.onFatal = (message) => {
+      logEvent('fatal', { message: 'journal worker failed; stopping', detail: message })
+      process.exitCode = 1
+      void this.stop()
+    }
+    logEvent('journal-open', {
+      path: cfg.journal.path,
+      rows: ready.rows,
+      spool: cfg.spool.dir,
+      segment: firstSeg,
+    })
+
+    const max = cfg.limits.maxMessageBytes
+    for (const l of cfg.listeners) {
+      const listener =
+        l.transport === 'tcp'
+          ? new TcpListener(l, router, this.counters, max)
+          : new UdpListener(l, router, this.counters, max)
+      this.listeners.push(listener)
+      const { host, port } = await listener.listen()
+      this.bound.push({ transport: l.transport, host, port })
+      logEvent('listening', { transport: l.transport, host, port })
+    }
+    this.statsTimer = setInterval(() => journal.postStats(this.stats()), kStatsIntervalMs)
+    this.statsTimer.unref()
+  }
+
+  stats(): Record<string, number> {
+    const mem = process.memoryUsage()
+    return {
+      ...this.counters.snapshot(),
+      spool_bytes_written_total: this.spool?.bytesWritten ?? 0,
+      connections_open: this.listeners.reduce((n, l) => n + (l instanceof TcpListener ? l.conns.size : 0), 0),
+      rss_bytes: mem.rss,
+      event_loop_delay_p99_ms: this.loopDelay.percentile(99) / 1e6,
+      event_loop_delay_max_ms: this.loopDelay.max / 1e6,
+    }
+  }
+
+  /**
+   * Graceful stop: stop accepting and close connections, write out every buffered record (memory batches
+   * to the journal, spool bytes to disk), then let the worker commit and close. Nothing accepted is lost;
+   * what is still in the spool is replayed at the next start.
+   */
+  stop(): Promise<void> {
+    if (this.stopping === null) this.stopping = this.doStop()
+    return this.stopping
+  }
+
+  private async doStop(): Promise<void> {
+    if (this.statsTimer !== null) clearInterval(this.statsTimer)
+    await Promise.all(this.listeners.map((l) => l.close()))
+    this.router?.flush()
+    if (this.spool !== null) {
+      await this.spool.drain()
+      this.spool.close()
+    }
+    if (this.journal !== null) {
+      this.journal.postStats(this.stats())
+      await this.journal.stop()
+    }
+    this.loopDelay.disable()
+    const s = this.stats()
+    logEvent('stopped', {
+      received: s.received_tcp_total! + s.received_udp_total!,
+      spooled: s.spooled_total,
+      journaled: this.journal?.journaled ?? 0,
+      truncated: s.truncated_total,
+      partialDropped: s.partial_frames_dropped_at_stop_total,
+      peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      loopDelayP99ms: s.event_loop_delay_p99_ms!.toFixed(2),
+    })
+  }
+}
+
+function checkSpoolDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true })
+    accessSync(dir, constants.W_OK | constants.R_OK)
+  } catch (err) {
+    throw new SpillwayError(
+      ErrorCodes.spoolDir,
+      `spool: directory ${dir} is not usable: ${(err as Error).message}; check spool.dir and its permissions`,
+      { cause: err },
+    )
+  }
+}

@@ -1,0 +1,159 @@
+import test from 'ava'
+import { Framer, type FrameSink, FramingCounters } from '../../src/framing/framer.js'
+
+interface Frame {
+  text: string
+  origLen: number
+}
+
+class Collect implements FrameSink {
+  frames: Frame[] = []
+  onFrame(buf: Buffer, start: number, end: number, origLen: number): void {
+    this.frames.push({ text: buf.toString('latin1', start, end), origLen })
+  }
+}
+
+function frame(chunks: Buffer[], max = 1024, flush = true): { frames: Frame[]; counters: FramingCounters } {
+  const counters = new FramingCounters()
+  const f = new Framer(max, counters)
+  const sink = new Collect()
+  for (const c of chunks) f.push(c, sink)
+  f.finish(sink, flush)
+  return { frames: sink.frames, counters }
+}
+
+function octet(msg: string): string {
+  return `${Buffer.byteLength(msg, 'latin1')} ${msg}`
+}
+
+/** Every way of cutting `stream` in two, plus one byte per read. */
+function splits(stream: Buffer): Buffer[][] {
+  const out: Buffer[][] = [[stream]]
+  for (let i = 1; i < stream.length; i++) out.push([stream.subarray(0, i), stream.subarray(i)])
+  const bytes: Buffer[] = []
+  for (let i = 0; i < stream.length; i++) bytes.push(stream.subarray(i, i + 1))
+  out.push(bytes)
+  return out
+}
+
+const mixed = Buffer.from(
+  [
+    '<13>plain line\n',
+    octet('<14>octet with\nembedded newline'),
+    '<15>crlf line\r\n',
+    '\n',
+    '\r\n',
+    octet('<11>second octet'),
+    '2024 backup done, a line that starts with digits\n',
+    '12 not-a-pri so LF framed\n',
+    octet('<12>x'),
+    '<13>last line\n',
+  ].join(''),
+  'latin1',
+)
+
+const mixedFrames: Frame[] = [
+  { text: '<13>plain line', origLen: 0 },
+  { text: '<14>octet with\nembedded newline', origLen: 0 },
+  { text: '<15>crlf line', origLen: 0 },
+  { text: '<11>second octet', origLen: 0 },
+  { text: '2024 backup done, a line that starts with digits', origLen: 0 },
+  { text: '12 not-a-pri so LF framed', origLen: 0 },
+  { text: '<12>x', origLen: 0 },
+  { text: '<13>last line', origLen: 0 },
+]
+
+test('mixed LF and octet-counted frames: every split point yields the same messages', (t) => {
+  for (const chunks of splits(mixed)) {
+    const { frames, counters } = frame(chunks)
+    t.deepEqual(frames, mixedFrames, `split into ${chunks.map((c) => c.length).join('+')}`)
+    t.is(counters.octetFrames, 3)
+    t.is(counters.lfFrames, 5)
+    t.is(counters.emptyLines, 2)
+  }
+})
+
+test('every split into three pieces of a short mixed stream yields the same messages', (t) => {
+  const s = Buffer.from(`${octet('<1>ab\ncd')}<2>ef\r\n${octet('<3>g')}`, 'latin1')
+  const want = [
+    { text: '<1>ab\ncd', origLen: 0 },
+    { text: '<2>ef', origLen: 0 },
+    { text: '<3>g', origLen: 0 },
+  ]
+  for (let i = 1; i < s.length; i++) {
+    for (let j = i + 1; j < s.length; j++) {
+      t.deepEqual(
+        frame([s.subarray(0, i), s.subarray(i, j), s.subarray(j)]).frames,
+        want,
+        `cuts at ${i},${j}`,
+      )
+    }
+  }
+})
+
+test('an oversized LF line is cut once, flagged with its length, and its tail is not a message', (t) => {
+  const long = `<13>${'a'.repeat(200)}`
+  const s = Buffer.from(`<13>before\n${long}\n<13>after\n`, 'latin1')
+  for (const chunks of splits(s)) {
+    const { frames, counters } = frame(chunks, 64)
+    t.deepEqual(frames, [
+      { text: '<13>before', origLen: 0 },
+      { text: long.slice(0, 64), origLen: long.length },
+      { text: '<13>after', origLen: 0 },
+    ])
+    t.is(counters.truncated, 1)
+  }
+})
+
+test('an oversized octet-counted frame is cut, its remaining bytes skipped exactly, the next frame parses', (t) => {
+  const big = `<13>${'b\n'.repeat(100)}`
+  const s = Buffer.from(`${octet(big)}${octet('<13>next')}<13>lf after\n`, 'latin1')
+  for (const chunks of splits(s)) {
+    const { frames, counters } = frame(chunks, 64)
+    t.deepEqual(frames, [
+      { text: big.slice(0, 64), origLen: big.length },
+      { text: '<13>next', origLen: 0 },
+      { text: '<13>lf after', origLen: 0 },
+    ])
+    t.is(counters.truncated, 1)
+  }
+})
+
+test('a declared count beyond the octet cap is not trusted as a length: the line is LF-framed', (t) => {
+  const { frames } = frame([Buffer.from('999999999 <13>liar\n<13>ok\n')], 64)
+  t.deepEqual(frames, [
+    { text: '999999999 <13>liar', origLen: 0 },
+    { text: '<13>ok', origLen: 0 },
+  ])
+})
+
+test('counts with too many digits, no space or no PRI after them are LF lines', (t) => {
+  const { frames } = frame([Buffer.from('1234567890123 <13>x\n12x <13>y\n5 hello\n-5 <13>z\n')])
+  t.deepEqual(
+    frames.map((f) => f.text),
+    ['1234567890123 <13>x', '12x <13>y', '5 hello', '-5 <13>z'],
+  )
+})
+
+test('at end of stream, an unterminated line is a message and a cut octet frame is flagged', (t) => {
+  t.deepEqual(frame([Buffer.from('<13>a\n<13>no newline')]).frames, [
+    { text: '<13>a', origLen: 0 },
+    { text: '<13>no newline', origLen: 0 },
+  ])
+  t.deepEqual(frame([Buffer.from('20 <13>only ten')]).frames, [{ text: '<13>only ten', origLen: 20 }])
+  t.deepEqual(frame([Buffer.from('12')]).frames, [{ text: '12', origLen: 0 }])
+})
+
+test('when the server closes a connection, an unfinished frame is dropped and counted', (t) => {
+  const { frames, counters } = frame([Buffer.from('<13>a\n<13>half')], 1024, false)
+  t.deepEqual(frames, [{ text: '<13>a', origLen: 0 }])
+  t.is(counters.partialDropped, 1)
+})
+
+test('NUL bytes and binary garbage pass through as message bytes', (t) => {
+  const bin = Buffer.from([0x3c, 0x31, 0x3e, 0x00, 0xff, 0xfe, 0x01, 0x0a])
+  const { frames } = frame([bin])
+  t.deepEqual(frames, [
+    { text: Buffer.from([0x3c, 0x31, 0x3e, 0x00, 0xff, 0xfe, 0x01]).toString('latin1'), origLen: 0 },
+  ])
+})
