@@ -54,7 +54,6 @@ export class Server {
     const onDisk = listSegments(cfg.spool.dir)
     const firstSeg = Math.max(ready.cursorSeg, onDisk.at(-1) ?? 0) + 1
     const spool = new SpoolWriter(cfg.spool.dir, firstSeg, cfg.spool.segmentBytes)
-    spool.openSync()
     this.spool = spool
     const router = new Router(cfg.spool.thresholdBytes, spool, journal, this.counters)
     router.setCursor(ready.cursorSeg, ready.cursorOff)
@@ -64,6 +63,7 @@ export class Server {
     journal.onProgress = (p) => {
       router.acked(p.acked)
       router.setCursor(p.cursorSeg, p.cursorOff)
+      if (p.cursorSeg === spool.seg && p.cursorOff === spool.off) spool.rollIfIdle()
     }
     journal.onFatal = (message) => {
       logEvent('fatal', { message: 'journal worker failed; stopping', detail: message })

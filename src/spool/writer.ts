@@ -8,7 +8,6 @@
 
 import { close, closeSync, mkdirSync, open, openSync, write } from 'node:fs'
 import fastq, { type queue } from 'fastq'
-import { ErrorCodes, SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
 import { segmentPath } from './segment.js'
 
@@ -33,6 +32,7 @@ export class SpoolWriter {
   bytesWritten = 0
   private fd = -1
   private fdSeg = -1
+  private needOpen = true
   private diskOff = 0
   private failing = false
   private readonly q: queue<Task, void>
@@ -47,31 +47,17 @@ export class SpoolWriter {
     this.q.drain = () => this.onDrain()
   }
 
-  /**
-   * Creates the directory and the first segment synchronously, at start-up: an unusable spool directory
-   * is a start-up error, never discovered later by a message that has nowhere to go.
-   */
-  openSync(): void {
-    const path = segmentPath(this.dir, this.seg)
-    try {
-      mkdirSync(this.dir, { recursive: true })
-      this.fd = openSync(path, 'a')
-      this.fdSeg = this.seg
-    } catch (err) {
-      throw new SpillwayError(
-        ErrorCodes.spoolDir,
-        `spool: cannot create segment ${path}: ${(err as Error).message}; check spool.dir and its permissions`,
-        { cause: err },
-      )
-    }
-  }
-
   /** Makes room for a record of at most `bytes`; rolls to a new segment first if it would not fit. */
   reserve(bytes: number): void {
     if (this.off > 0 && this.off + bytes > this.segmentBytes) {
       this.flush()
       this.seg++
       this.off = 0
+      this.needOpen = true
+    }
+    if (this.needOpen) {
+      // Segments are created by their first record, so an idle spool directory holds no files.
+      this.needOpen = false
       this.q.push({ kind: 'open', seg: this.seg })
     }
     if (this.len + bytes > this.buf.length) {
@@ -104,6 +90,22 @@ export class SpoolWriter {
     this.flush()
     if (this.q.idle()) return Promise.resolve()
     return new Promise((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  /**
+   * Once the journal has committed everything written, the current segment is closed and the next one
+   * begun (created by its first record), so the journal worker can delete the finished one and a spool
+   * at rest is empty. Returns whether it rolled.
+   */
+  rollIfIdle(): boolean {
+    if (this.off === 0 || !this.idle) return false
+    if (this.fd >= 0) close(this.fd, noop)
+    this.fd = -1
+    this.seg++
+    this.off = 0
+    this.needOpen = true
+    this.onWritten(this.seg, 0)
+    return true
   }
 
   close(): void {

@@ -1,0 +1,209 @@
+// Starts the real server as a child process in its own temporary directory, on free ports, and gives
+// tests what they need to talk to it and to read what it wrote.
+
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createSocket } from 'node:dgram'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createConnection } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ExecutionContext } from 'ava'
+import Database from 'better-sqlite3'
+
+const kMain = new URL('../../src/cli/main.js', import.meta.url).pathname
+
+export interface Running {
+  dir: string
+  tcpPort: number
+  udpPort: number
+  journalPath: string
+  spoolDir: string
+  proc: ChildProcess
+  stderr(): string
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>
+  kill9(): Promise<void>
+  exited: Promise<number | null>
+}
+
+export function tempDir(t: ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export interface ServerOptions {
+  dir?: string
+  config?: Record<string, unknown>
+}
+
+export async function startServer(t: ExecutionContext, opts: ServerOptions = {}): Promise<Running> {
+  const dir = opts.dir ?? tempDir(t)
+  const config = {
+    listeners: [
+      { transport: 'tcp', host: '127.0.0.1', port: 0 },
+      { transport: 'udp', host: '127.0.0.1', port: 0 },
+    ],
+    ...opts.config,
+  }
+  const configPath = join(dir, 'config.json')
+  writeFileSync(configPath, JSON.stringify(config))
+  const proc = spawn(process.execPath, ['--enable-source-maps', kMain, 'serve', '--config', configPath], {
+    cwd: dir,
+    stdio: ['ignore', 'inherit', 'pipe'],
+  })
+  let err = ''
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)))
+  const ports = await new Promise<{ tcp: number; udp: number }>((resolve, reject) => {
+    const found: { tcp?: number; udp?: number } = {}
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += d.toString()
+      for (const m of err.matchAll(/listening transport=(tcp|udp) host=\S+ port=(\d+)/g)) {
+        found[m[1] as 'tcp' | 'udp'] = Number(m[2])
+      }
+      const wantUdp = (config.listeners as { transport: string }[]).some((l) => l.transport === 'udp')
+      if (found.tcp !== undefined && (found.udp !== undefined || !wantUdp))
+        resolve({ tcp: found.tcp, udp: found.udp ?? 0 })
+    })
+    exited.then((code) => reject(new Error(`server exited with ${code} before listening:\n${err}`)))
+  })
+  let killed = false
+  t.teardown(async () => {
+    if (!killed && proc.exitCode === null) {
+      proc.kill('SIGKILL')
+      await exited
+    }
+  })
+  return {
+    dir,
+    tcpPort: ports.tcp,
+    udpPort: ports.udp,
+    journalPath: join(dir, 'journal.db'),
+    spoolDir: join(dir, 'spool'),
+    proc,
+    stderr: () => err,
+    exited,
+    stop: async () => {
+      killed = true
+      proc.kill('SIGTERM')
+      return exited
+    },
+    kill9: async () => {
+      killed = true
+      proc.kill('SIGKILL')
+      await exited
+    },
+  }
+}
+
+/** Polls `check` until it returns a value that is not undefined, or fails after `ms`. */
+export async function waitFor<T>(what: string, check: () => T | undefined, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms
+  let last: unknown
+  for (;;) {
+    try {
+      const v = check()
+      if (v !== undefined) return v
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last}` : ''}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+export function query<T = Record<string, unknown>>(
+  journalPath: string,
+  sql: string,
+  ...params: unknown[]
+): T[] {
+  const db = new Database(journalPath, { readonly: true, fileMustExist: true })
+  try {
+    return db.prepare(sql).all(...params) as T[]
+  } finally {
+    db.close()
+  }
+}
+
+export function rowCount(journalPath: string): number {
+  return query<{ n: number }>(journalPath, 'SELECT count(*) AS n FROM messages')[0]!.n
+}
+
+/** Waits until the journal holds at least n rows. */
+export function waitForRows(journalPath: string, n: number, ms = 15_000): Promise<number> {
+  return waitFor(
+    `${n} rows in ${journalPath}`,
+    () => {
+      const c = rowCount(journalPath)
+      return c >= n ? c : undefined
+    },
+    ms,
+  )
+}
+
+/** Sends data over one TCP connection (chunks written as given), half-closes, waits for the close. */
+export function sendTcp(port: number, chunks: (string | Buffer)[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ host: '127.0.0.1', port }, () => {
+      for (const c of chunks) s.write(c)
+      s.end()
+    })
+    s.on('error', reject)
+    s.on('close', () => resolve())
+    s.resume()
+  })
+}
+
+export function sendUdp(port: number, msgs: (string | Buffer)[]): Promise<void> {
+  const s = createSocket('udp4')
+  return new Promise((resolve, reject) => {
+    let left = msgs.length
+    s.on('error', reject)
+    for (const m of msgs) {
+      s.send(m, port, '127.0.0.1', (err) => {
+        if (err) reject(err)
+        if (--left === 0) {
+          s.close()
+          resolve()
+        }
+      })
+    }
+  })
+}
+
+/** Records (lines) currently in the spool's segment files. */
+export function spoolRecords(spoolDir: string): string[] {
+  const out: string[] = []
+  for (const f of readdirSync(spoolDir)
+    .filter((n) => n.endsWith('.spool'))
+    .sort()) {
+    const text = readFileSync(join(spoolDir, f), 'utf8')
+    for (const line of text.split('\n')) if (line !== '') out.push(line)
+  }
+  return out
+}
+
+/**
+ * A `sqlite3` shell holding the journal's write lock (BEGIN IMMEDIATE), as an operator might by
+ * accident: the server must keep accepting and spill until it is released.
+ */
+export async function holdWriteLock(journalPath: string): Promise<{ release(): Promise<void> }> {
+  const p = spawn('sqlite3', [journalPath], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let out = ''
+  const done = new Promise<void>((resolve) => p.on('exit', () => resolve()))
+  await new Promise<void>((resolve, reject) => {
+    p.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.includes('locked')) resolve()
+    })
+    p.stderr!.on('data', (d: Buffer) => reject(new Error(`sqlite3: ${d}`)))
+    p.stdin!.write(".timeout 10000\nBEGIN IMMEDIATE;\nSELECT 'locked';\n")
+  })
+  return {
+    release: async () => {
+      p.stdin!.end('COMMIT;\n.quit\n')
+      await done
+    },
+  }
+}
