@@ -124,7 +124,9 @@ function pump(): void {
       commitBatches()
       worked = true
     } else {
-      worked = writerSeg >= 0 && replayStep()
+      // At stop, the spool stays as it is: replaying a large backlog could take minutes, and the next
+      // start resumes from the cursor.
+      worked = writerSeg >= 0 && !stopping && replayStep()
     }
     if (pendingStats !== null) writeStats()
   } catch (err) {

@@ -6,7 +6,7 @@
 // so a connection can remember where its last spooled record ends. `onWritten(seg, off)` reports what is
 // on disk; only that is ever replayed into the journal.
 
-import { close, closeSync, mkdirSync, open, openSync, write } from 'node:fs'
+import { close, closeSync, open, write } from 'node:fs'
 import fastq, { type queue } from 'fastq'
 import { logEvent } from '../log.js'
 import { segmentPath } from './segment.js'

@@ -1,0 +1,109 @@
+import { readdirSync } from 'node:fs'
+import test from 'ava'
+import {
+  holdWriteLock,
+  query,
+  rowCount,
+  sendTcp,
+  spoolRecords,
+  startServer,
+  waitFor,
+  waitForRows,
+} from '../helpers/server.js'
+
+function lines(conn: number, n: number): string {
+  let s = ''
+  for (let i = 0; i < n; i++) s += `<13>1 - c${conn} spill - - - conn=${conn} seq=${i}\n`
+  return s
+}
+
+function assertExactlyOnceInOrder(
+  t: import('ava').ExecutionContext,
+  journalPath: string,
+  conns: number,
+  per: number,
+): void {
+  const rows = query<{ host: string; msg: string }>(journalPath, 'SELECT host, msg FROM messages ORDER BY id')
+  t.is(rows.length, conns * per)
+  const next = new Map<string, number>()
+  for (const r of rows) {
+    const i = next.get(r.host) ?? 0
+    t.is(r.msg, `conn=${r.host.slice(1)} seq=${i}`)
+    next.set(r.host, i + 1)
+  }
+  for (let c = 0; c < conns; c++) t.is(next.get(`c${c}`), per)
+}
+
+test('with the journal held back, connections spill to readable spool files; on release every message lands once, in order', async (t) => {
+  const srv = await startServer(t, { config: { spool: { thresholdBytes: 2048 } } })
+  // The journal exists once the server is up; an operator's sqlite3 shell now holds its write lock.
+  const lock = await holdWriteLock(srv.journalPath)
+  const conns = 8
+  const per = 2000
+  await Promise.all(Array.from({ length: conns }, (_, c) => sendTcp(srv.tcpPort, [lines(c, per)])))
+  // Each connection passed its 2 KiB threshold long ago, so nearly everything is in the spool, one
+  // readable line per message.
+  const spooled = await waitFor('spooled records', () => {
+    const r = spoolRecords(srv.spoolDir)
+    return r.length >= conns * (per - 100) ? r : undefined
+  })
+  t.regex(spooled[0]!, /^[0-9a-f]{8} \d{13} tcp 127\.0\.0\.1:\d+ - <13>1 - c\d spill - - - conn=\d seq=\d+$/)
+  t.is(rowCount(srv.journalPath), 0)
+  // The worker says, once, that it is waiting for the lock; ingestion went on regardless.
+  await waitFor('journal-busy on stderr', () =>
+    /journal-busy code=SQLITE_BUSY/.test(srv.stderr()) ? true : undefined,
+  )
+  await lock.release()
+  await waitForRows(srv.journalPath, conns * per)
+  assertExactlyOnceInOrder(t, srv.journalPath, conns, per)
+  // Replayed segments are deleted: the spool ends empty.
+  await waitFor('an empty spool', () =>
+    readdirSync(srv.spoolDir).filter((f) => f.endsWith('.spool')).length === 0 ? true : undefined,
+  )
+  t.regex(srv.stderr(), /spill-start/)
+  t.is(srv.stderr().match(/journal-busy/g)?.length, 1)
+  t.regex(srv.stderr(), /journal-recovered/)
+  t.is(await srv.stop(), 0)
+})
+
+test('durable mode: kill -9 once everything reached the spool; after restart the journal holds each message exactly once', async (t) => {
+  const durable = { spool: { thresholdBytes: 0 } }
+  const first = await startServer(t, { config: durable })
+  const lock = await holdWriteLock(first.journalPath)
+  const conns = 4
+  const per = 3000
+  await Promise.all(Array.from({ length: conns }, (_, c) => sendTcp(first.tcpPort, [lines(c, per)])))
+  await waitFor('every message in the spool', () =>
+    spoolRecords(first.spoolDir).length === conns * per ? true : undefined,
+  )
+  t.is(rowCount(first.journalPath), 0)
+  await first.kill9()
+  await lock.release()
+  const second = await startServer(t, { dir: first.dir, config: durable })
+  await waitForRows(second.journalPath, conns * per)
+  assertExactlyOnceInOrder(t, second.journalPath, conns, per)
+  t.regex(second.stderr(), /spool-found/)
+  t.is(await second.stop(), 0)
+})
+
+test('durable mode: kill -9 while the journal is mid-replay neither loses nor duplicates', async (t) => {
+  const durable = { spool: { thresholdBytes: 0, segmentBytes: 65536 }, journal: { batchRows: 500 } }
+  const first = await startServer(t, { config: durable })
+  const lock = await holdWriteLock(first.journalPath)
+  const conns = 4
+  const per = 10000
+  await Promise.all(Array.from({ length: conns }, (_, c) => sendTcp(first.tcpPort, [lines(c, per)])))
+  await waitFor('every message in the spool', () =>
+    spoolRecords(first.spoolDir).length === conns * per ? true : undefined,
+  )
+  await lock.release()
+  // Kill as soon as replay has started committing, well before it can finish.
+  await waitFor('replay under way', () => (rowCount(first.journalPath) > 0 ? true : undefined), 10_000)
+  await first.kill9()
+  const partial = rowCount(first.journalPath)
+  t.true(partial < conns * per, `replay had already finished (${partial} rows) before the kill`)
+  const second = await startServer(t, { dir: first.dir, config: durable })
+  await waitForRows(second.journalPath, conns * per)
+  assertExactlyOnceInOrder(t, second.journalPath, conns, per)
+  t.is(await second.stop(), 0)
+})
