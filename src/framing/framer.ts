@@ -15,7 +15,8 @@
 //     LF: up to the next LF). The tail of an oversized frame never becomes a message of its own.
 //   - a declared count above `maxOctetCount` is not trusted as a length (a hostile "999999999 <" would
 //     otherwise swallow every later frame); the frame is read as LF-terminated instead.
-//   - empty lines (LF, CRLF) are not messages; they are counted.
+//   - empty lines (LF, CRLF) are not messages; they are counted. LF/CR ending an octet-counted frame
+//     are dropped too, so one message reads the same however it was framed.
 
 export interface FrameSink {
   /** buf[start, end) is one message. origLen > 0: the message was cut from origLen bytes. */
@@ -46,6 +47,15 @@ const kSP = 0x20
 const kLT = 0x3c
 const kMaxDigits = 9
 const kEmpty = Buffer.alloc(0)
+
+/**
+ * Trailing LF and CR are framing, not content, whatever the framing: some senders (rsyslog's RFC 5424
+ * template, syslog-ng's syslog() driver) count a newline into an octet-counted frame.
+ */
+function trimEnd(buf: Buffer, start: number, end: number): number {
+  while (end > start && (buf[end - 1] === kLF || buf[end - 1] === kCR)) end--
+  return end
+}
 
 export class Framer {
   readonly max: number
@@ -125,10 +135,10 @@ export class Framer {
           if (this.need === 0) {
             this.counters.octetFrames++
             if (this.carryLen === 0) {
-              sink.onFrame(chunk, fs, pos, 0)
+              sink.onFrame(chunk, fs, trimEnd(chunk, fs, pos), 0)
             } else {
               this.append(chunk, fs, pos)
-              sink.onFrame(this.carry, 0, this.carryLen, 0)
+              sink.onFrame(this.carry, 0, trimEnd(this.carry, 0, this.carryLen), 0)
               this.carryLen = 0
             }
             this.state = S_START

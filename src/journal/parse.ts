@@ -298,7 +298,8 @@ function parse3164(text: string, p: number, receivedAt: number, out: ParsedMessa
     p = e + 1
     e = tokenEnd(text, p)
   }
-  // TAG: up to '[', ':' or space; then an optional [pid], then an optional ':'.
+  // TAG: up to '[', ':' or space; then an optional [pid], then an optional ':' (senders that relay RFC
+  // 5424 as BSD, rsyslog among them, write the tag without one), then a space or the end.
   let q = p
   while (q < e) {
     const c = text.charCodeAt(q)
@@ -315,11 +316,11 @@ function parse3164(text: string, p: number, receivedAt: number, out: ParsedMessa
         r = close + 1
       }
     }
-    if (text.charCodeAt(r) === 0x3a) {
+    if (text.charCodeAt(r) === 0x3a) r++
+    if (r === text.length || text.charCodeAt(r) === 0x20) {
       out.app = text.slice(p, q)
       out.procid = pid
-      p = r + 1
-      if (text.charCodeAt(p) === 0x20) p++
+      p = r < text.length ? r + 1 : r
     }
   }
   out.msg = text.slice(p)

@@ -157,3 +157,13 @@ test('NUL bytes and binary garbage pass through as message bytes', (t) => {
     { text: Buffer.from([0x3c, 0x31, 0x3e, 0x00, 0xff, 0xfe, 0x01]).toString('latin1'), origLen: 0 },
   ])
 })
+
+test('LF and CR at the end of an octet-counted frame are framing, not content', (t) => {
+  const { frames } = frame([
+    Buffer.from(`${octet('<13>with newline\n')}${octet('<13>crlf\r\n')}${octet('<13>in\nside')}`),
+  ])
+  t.deepEqual(
+    frames.map((f) => f.text),
+    ['<13>with newline', '<13>crlf', '<13>in\nside'],
+  )
+})

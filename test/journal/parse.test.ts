@@ -121,3 +121,14 @@ test('arbitrary bytes never throw', (t) => {
     t.notThrows(() => parse(s))
   }
 })
+
+test('RFC 3164 tags without a colon, as rsyslog relays RFC 5424 messages', (t) => {
+  const p = parse('<28>Nov 23 13:45:01 vm rslf rslf 0 via rsyslog')
+  t.is(p.host, 'vm')
+  t.is(p.app, 'rslf')
+  t.is(p.msg, 'rslf 0 via rsyslog')
+  const q = parse('<28>Nov 23 13:45:01 vm app[12] text')
+  t.is(q.app, 'app')
+  t.is(q.procid, '12')
+  t.is(q.msg, 'text')
+})
