@@ -76,7 +76,8 @@ export class Router {
     if (lane.spilling && this.caughtUp(lane) && lane.memBytes + room <= this.threshold) {
       lane.spilling = false
       this.spillingLanes--
-      if (this.spillingLanes === 0) logEvent('spill-end', { reason: 'journal caught up' })
+      if (this.spillingLanes === 0 && this.threshold > 0)
+        logEvent('spill-end', { reason: 'journal caught up' })
     }
     if (!lane.spilling && lane.memBytes + room > this.threshold) {
       lane.spilling = true
@@ -136,6 +137,14 @@ export class Router {
       this.inflight.delete(id)
       for (let i = 0; i < b.lanes.length; i++) b.lanes[i]!.memBytes -= b.bytes[i]!
     }
+  }
+
+  /** A connection closed; its lane no longer counts as spilling (its records stay where they are). */
+  closeLane(lane: Lane): void {
+    if (!lane.spilling) return
+    lane.spilling = false
+    if (--this.spillingLanes === 0 && this.threshold > 0)
+      logEvent('spill-end', { reason: 'spilling connections closed' })
   }
 
   setCursor(seg: number, off: number): void {

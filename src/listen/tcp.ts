@@ -59,6 +59,7 @@ export class TcpListener {
       conn.framer.finish(conn, true)
     })
     socket.on('close', () => {
+      this.router.closeLane(conn)
       this.conns.delete(conn)
       this.counters.connectionsClosed++
     })

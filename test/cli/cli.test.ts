@@ -1,0 +1,87 @@
+import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import test from 'ava'
+import { kUsage } from '../../src/cli/help.js'
+import { tempDir } from '../helpers/server.js'
+
+const main = new URL('../../src/cli/main.js', import.meta.url).pathname
+const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
+
+function spillway(args: string[], cwd?: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [main, ...args], { cwd, encoding: 'utf8', timeout: 20_000 })
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+test('--help prints the usage the README shows, and every config key', (t) => {
+  const r = spillway(['--help'])
+  t.is(r.status, 0)
+  t.true(r.stdout.startsWith(kUsage))
+  t.true(readme.includes(kUsage), 'README.md must contain the --help usage text verbatim')
+  for (const key of ['listeners', 'limits.maxMessageBytes', 'spool.thresholdBytes', 'journal.synchronous']) {
+    t.true(r.stdout.includes(key), key)
+  }
+  t.is(spillway(['help']).stdout, r.stdout)
+})
+
+test('bad usage exits 2 with a message saying what is wrong', (t) => {
+  for (const [args, want] of [
+    [['frobnicate'], /unknown command frobnicate/],
+    [['serve', '--port', '1'], /unknown option --port/],
+    [['serve', '--config'], /--config needs a file name/],
+    [[], /Usage: spillway/],
+  ] as const) {
+    const r = spillway([...args])
+    t.is(r.status, 2, args.join(' '))
+    t.regex(r.stderr + r.stdout, want)
+  }
+})
+
+test('a bad config file stops the start with exit 2, naming the file and key', (t) => {
+  const dir = tempDir(t)
+  const file = join(dir, 'c.json')
+  writeFileSync(file, JSON.stringify({ spool: { thresholdBytes: -1 }, journl: {} }))
+  const r = spillway(['serve', '--config', file], dir)
+  t.is(r.status, 2)
+  t.regex(r.stderr, /c\.json: journl: unknown key/)
+  t.regex(r.stderr, /c\.json: spool\.thresholdBytes must be an integer from 0 to \d+, got number -1/)
+  writeFileSync(file, '{ "spool": ')
+  const j = spillway(['serve', '--config', file], dir)
+  t.is(j.status, 2)
+  t.regex(j.stderr, /c\.json: not valid JSON/)
+  const m = spillway(['serve', '--config', join(dir, 'missing.json')], dir)
+  t.is(m.status, 2)
+  t.regex(m.stderr, /missing\.json: cannot read config/)
+})
+
+test('an unusable spool directory is a loud start-up error', (t) => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'not-a-dir'), '')
+  const file = join(dir, 'c.json')
+  writeFileSync(
+    file,
+    JSON.stringify({ listeners: [{ transport: 'tcp', port: 0 }], spool: { dir: 'not-a-dir/spool' } }),
+  )
+  const r = spillway(['serve', '--config', file], dir)
+  t.is(r.status, 1)
+  t.regex(r.stderr, /spool: directory .*not-a-dir\/spool is not usable: .*check spool\.dir/)
+})
+
+test('a port already in use is a start-up error naming the listener', async (t) => {
+  const dir = tempDir(t)
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => blocker.close())
+  const port = (blocker.address() as { port: number }).port
+  const file = join(dir, 'c.json')
+  writeFileSync(file, JSON.stringify({ listeners: [{ transport: 'tcp', host: '127.0.0.1', port }] }))
+  const r = spillway(['serve', '--config', file], dir)
+  t.is(r.status, 1)
+  t.regex(r.stderr, new RegExp(`tcp 127\\.0\\.0\\.1:${port}: cannot listen: .*EADDRINUSE`))
+})
+
+test('--version prints the package version', (t) => {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'))
+  t.is(spillway(['--version']).stdout.trim(), pkg.version)
+})

@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs'
+import test from 'ava'
+import { defaults, validate } from '../../src/config/load.js'
+import { configSchema, type Field } from '../../src/config/schema.js'
+
+const root = new URL('../../../', import.meta.url)
+
+function keyPaths(fields: Record<string, Field>, prefix = ''): string[] {
+  return Object.entries(fields).flatMap(([k, f]) => {
+    const path = `${prefix}${k}`
+    if (f.kind === 'object') return keyPaths(f.fields, `${path}.`)
+    if (f.kind === 'array') return [path, ...Object.keys(f.item).map((i) => `${path}[].${i}`)]
+    return [path]
+  })
+}
+
+test('config.example.json is exactly the built-in defaults', (t) => {
+  const example = JSON.parse(readFileSync(new URL('config.example.json', root), 'utf8'))
+  t.deepEqual(example, defaults())
+  t.deepEqual(validate(example, 'config.example.json'), defaults())
+})
+
+test('the README documents every config key', (t) => {
+  const readme = readFileSync(new URL('README.md', root), 'utf8')
+  for (const path of keyPaths(configSchema)) t.true(readme.includes(`\`${path}\``), `README lacks ${path}`)
+})
+
+test('defaults: TCP and UDP on 127.0.0.1:5140, ./spool, ./journal.db', (t) => {
+  const d = defaults()
+  t.deepEqual(d.listeners, [
+    { transport: 'tcp', host: '127.0.0.1', port: 5140 },
+    { transport: 'udp', host: '127.0.0.1', port: 5140 },
+  ])
+  t.is(d.spool.dir, 'spool')
+  t.is(d.journal.path, 'journal.db')
+})
+
+test('a partial config keeps the defaults of the keys it leaves out', (t) => {
+  const c = validate({ spool: { thresholdBytes: 0 }, listeners: [{ transport: 'udp', port: 514 }] }, 'c.json')
+  t.is(c.spool.thresholdBytes, 0)
+  t.is(c.spool.dir, 'spool')
+  t.deepEqual(c.listeners, [{ transport: 'udp', host: '127.0.0.1', port: 514 }])
+})
+
+test('unknown keys and wrong types are rejected, every one named by its path', (t) => {
+  const err = t.throws(() =>
+    validate(
+      {
+        spool: { thresholdBytz: 1, segmentBytes: '64M' },
+        journal: 'journal.db',
+        listeners: [{ transport: 'tls', port: 70000 }, 5],
+        extra: true,
+      },
+      'bad.json',
+    ),
+  )
+  const lines = err!.message.split('\n')
+  t.deepEqual(lines, [
+    'bad.json: extra: unknown key (known here: listeners, limits, spool, journal)',
+    'bad.json: listeners[0].transport must be one of "tcp", "udp", got "tls"',
+    'bad.json: listeners[0].port must be an integer from 0 to 65535, got number 70000',
+    'bad.json: listeners[1] must be an object, got number 5',
+    'bad.json: spool.thresholdBytz: unknown key (known here: dir, thresholdBytes, segmentBytes)',
+    'bad.json: spool.segmentBytes must be an integer from 65536 to 4294967296, got "64M"',
+    'bad.json: journal must be an object, got "journal.db"',
+  ])
+  t.is((err as { code?: string }).code, 'SPW_ERR_CONFIG')
+})
+
+test('a config that is not an object is rejected', (t) => {
+  t.throws(() => validate([], 'a.json'), { message: 'a.json: the config must be a JSON object' })
+  t.throws(() => validate(null, 'a.json'), { message: 'a.json: the config must be a JSON object' })
+})
