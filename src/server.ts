@@ -15,6 +15,8 @@ import { listSegments } from './spool/segment.js'
 import { SpoolWriter } from './spool/writer.js'
 
 const kStatsIntervalMs = 2000
+// The delay histogram records whole timer intervals; the delay is what exceeds the resolution.
+const kLoopResolutionMs = 5
 
 export interface Bound {
   transport: 'tcp' | 'udp'
@@ -31,7 +33,7 @@ export class Server {
   private router: Router | null = null
   private listeners: (TcpListener | UdpListener)[] = []
   private statsTimer: NodeJS.Timeout | null = null
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: kLoopResolutionMs })
   private stopping: Promise<void> | null = null
 
   constructor(config: Config) {
@@ -82,11 +84,11 @@ export class Server {
       const listener =
         l.transport === 'tcp'
           ? new TcpListener(l, router, this.counters, max)
-          : new UdpListener(l, router, this.counters, max)
+          : new UdpListener(l, router, this.counters, max, cfg.udp.recvBufferBytes)
       this.listeners.push(listener)
-      const { host, port } = await listener.listen()
-      this.bound.push({ transport: l.transport, host, port })
-      logEvent('listening', { transport: l.transport, host, port })
+      const bound = await listener.listen()
+      this.bound.push({ transport: l.transport, host: bound.host, port: bound.port })
+      logEvent('listening', { transport: l.transport, ...bound })
     }
     this.statsTimer = setInterval(() => journal.postStats(this.stats()), kStatsIntervalMs)
     this.statsTimer.unref()
@@ -99,8 +101,8 @@ export class Server {
       spool_bytes_written_total: this.spool?.bytesWritten ?? 0,
       connections_open: this.listeners.reduce((n, l) => n + (l instanceof TcpListener ? l.conns.size : 0), 0),
       rss_bytes: mem.rss,
-      event_loop_delay_p99_ms: this.loopDelay.percentile(99) / 1e6,
-      event_loop_delay_max_ms: this.loopDelay.max / 1e6,
+      event_loop_delay_p99_ms: Math.max(0, this.loopDelay.percentile(99) / 1e6 - kLoopResolutionMs),
+      event_loop_delay_max_ms: Math.max(0, this.loopDelay.max / 1e6 - kLoopResolutionMs),
     }
   }
 

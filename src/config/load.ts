@@ -12,6 +12,7 @@ export interface ListenerConfig {
 export interface Config {
   listeners: ListenerConfig[]
   limits: { maxMessageBytes: number }
+  udp: { recvBufferBytes: number }
   spool: { dir: string; thresholdBytes: number; segmentBytes: number }
   journal: { path: string; batchRows: number; synchronous: 'full' | 'normal' }
 }

@@ -43,6 +43,22 @@ export const configSchema: Record<string, Field> = {
       },
     },
   },
+  udp: {
+    kind: 'object',
+    doc: 'Settings for every UDP listener.',
+    fields: {
+      recvBufferBytes: {
+        kind: 'integer',
+        min: 0,
+        max: 1024 * MiB,
+        default: 4 * MiB,
+        doc:
+          'Kernel receive buffer (SO_RCVBUF) asked for; 0 keeps the system default. Datagrams that arrive ' +
+          'while it is full are lost in the kernel. The effective size is logged at start, with a warning ' +
+          'when net.core.rmem_max capped it.',
+      },
+    },
+  },
   spool: {
     kind: 'object',
     doc: 'Append-only spool files that absorb bursts the journal cannot take at once.',

@@ -6,6 +6,7 @@ import { isIPv6 } from 'node:net'
 import type { Lane, Router } from '../buffer/router.js'
 import type { ListenerConfig } from '../config/load.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
+import { logEvent } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import { connPrefix } from '../spool/record.js'
 import { formatPeer } from './conn.js'
@@ -26,8 +27,17 @@ export class UdpListener implements Lane {
   private lastAddress = ''
   private lastPort = -1
 
-  constructor(config: ListenerConfig, router: Router, counters: Counters, maxMessageBytes: number) {
+  private readonly recvBufferBytes: number
+
+  constructor(
+    config: ListenerConfig,
+    router: Router,
+    counters: Counters,
+    maxMessageBytes: number,
+    recvBufferBytes: number,
+  ) {
     this.config = config
+    this.recvBufferBytes = recvBufferBytes
     this.router = router
     this.counters = counters
     this.max = maxMessageBytes
@@ -35,7 +45,7 @@ export class UdpListener implements Lane {
     this.socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo))
   }
 
-  listen(): Promise<{ host: string; port: number }> {
+  listen(): Promise<{ host: string; port: number; recvBufferBytes: number }> {
     const { host, port } = this.config
     return new Promise((resolve, reject) => {
       const onError = (err: Error) =>
@@ -48,9 +58,27 @@ export class UdpListener implements Lane {
       this.socket.bind(port, host, () => {
         this.socket.off('error', onError)
         this.socket.on('error', () => this.counters.connectionErrors++)
-        resolve({ host, port: this.socket.address().port })
+        const bound = this.socket.address().port
+        resolve({ host, port: bound, recvBufferBytes: this.sizeReceiveBuffer(bound) })
       })
     })
+  }
+
+  // UDP cannot push back: whatever arrives while the kernel buffer is full is lost before Spillway sees
+  // a byte. Ask for the configured size and say plainly when the kernel gave less.
+  private sizeReceiveBuffer(port: number): number {
+    if (this.recvBufferBytes > 0) this.socket.setRecvBufferSize(this.recvBufferBytes)
+    // Linux reports twice what it grants (it counts its bookkeeping overhead), see socket(7).
+    const effective = Math.floor(this.socket.getRecvBufferSize() / 2)
+    if (this.recvBufferBytes > 0 && effective < this.recvBufferBytes) {
+      logEvent('udp-recv-buffer-capped', {
+        port,
+        requested: this.recvBufferBytes,
+        effective,
+        hint: 'raise net.core.rmem_max (sysctl) or lower udp.recvBufferBytes',
+      })
+    }
+    return effective
   }
 
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {

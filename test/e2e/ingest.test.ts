@@ -130,6 +130,15 @@ test('UDP: one datagram is one message; trailing newlines are not part of it', a
     [...msgs.map((_, i) => `drop ${i}`), 'multi\nline datagram'].sort(),
   )
   t.true(rows.every((r) => r.transport === 'udp'))
+  t.regex(srv.stderr(), /listening transport=udp host=127\.0\.0\.1 port=\d+ recvBufferBytes=\d+/)
+})
+
+test('a UDP receive buffer the kernel will not grant is reported, not silently shrunk', async (t) => {
+  const srv = await startServer(t, { config: { udp: { recvBufferBytes: 1024 * 1024 * 1024 } } })
+  const m = /udp-recv-buffer-capped port=\d+ requested=1073741824 effective=(\d+)/.exec(srv.stderr())
+  t.truthy(m, srv.stderr())
+  t.true(Number(m![1]) < 1073741824)
+  t.regex(srv.stderr(), new RegExp(`listening transport=udp .*recvBufferBytes=${m![1]}`))
 })
 
 test('an oversized message is cut, flagged with its length, and the connection goes on', async (t) => {
