@@ -60,7 +60,7 @@ export class Router {
     this.spool = spool
     this.journal = journal
     this.counters = counters
-    this.batch = Buffer.allocUnsafeSlow(kBatchBytes)
+    this.batch = Buffer.allocUnsafe(kBatchBytes)
   }
 
   /** The receive time for what follows: set once per socket read, not per message. */
@@ -101,7 +101,7 @@ export class Router {
     } else {
       if (this.batchLen + room > this.batch.length) {
         this.postBatch()
-        if (room > this.batch.length) this.batch = Buffer.allocUnsafeSlow(room)
+        if (room > this.batch.length) this.batch = Buffer.allocUnsafe(room)
       }
       const before = this.batchLen
       this.batchLen = this.encoder.encode(this.batch, before, this.now, lane.prefix, buf, start, end, origLen)
@@ -126,7 +126,7 @@ export class Router {
   flush(): void {
     this.flushQueued = false
     this.postBatch()
-    this.spool.flush()
+    this.spool.flushIfIdle()
   }
 
   /** The worker committed these batches: their lanes' memory is free again. */
@@ -163,7 +163,6 @@ export class Router {
     const id = this.batchId++
     this.inflight.set(id, { lanes: this.batchLanes, bytes: this.batchBytes })
     this.journal.postBatch(id, this.batch, this.batchLen)
-    this.batch = Buffer.allocUnsafeSlow(kBatchBytes)
     this.batchLen = 0
     this.batchLanes = []
     this.batchBytes = []

@@ -1,22 +1,34 @@
 // Appends records to spool segments. Runs on the socket thread but never waits there: records are
-// encoded into a pending buffer, and whole buffers are written by libuv's thread pool through one
-// serial queue (fastq, concurrency 1), so appends and segment rolls happen in order, one write at a time.
+// encoded into a pending buffer, and buffers are written by libuv's thread pool through one serial
+// queue (fastq, concurrency 1), so appends and segment rolls happen in order, one write at a time.
+//
+// Batching, as sonic-boom does it: while a write is in flight, filled buffers join the write task that
+// is queued behind it, so the next write is one writev() of everything that piled up meanwhile. Under a
+// burst the number of thread-pool round trips stays small and the queue never holds more than the data
+// of one write's duration; written buffers return to a small pool instead of becoming garbage.
 //
 // Positions: `seg`/`off` is where the next record will go (pending bytes included), known synchronously
 // so a connection can remember where its last spooled record ends. `onWritten(seg, off)` reports what is
 // on disk; only that is ever replayed into the journal.
 
-import { close, closeSync, open, write } from 'node:fs'
+import { close, closeSync, open, writev } from 'node:fs'
 import fastq, { type queue } from 'fastq'
 import { logEvent } from '../log.js'
 import { segmentPath } from './segment.js'
 
 const kBufferBytes = 256 * 1024
-/** A pending buffer is written once it holds this much, or at the end of the current event-loop turn. */
-const kMinWrite = 64 * 1024
 const kRetryMs = 1000
+const kPoolMax = 64
+/** Linux's IOV_MAX is 1024; stay below it so one task is one writev() call. */
+const kMaxBuffersPerWrite = 512
 
-type Task = { kind: 'open'; seg: number } | { kind: 'write'; seg: number; buf: Buffer; len: number }
+interface WriteTask {
+  kind: 'write'
+  seg: number
+  bufs: Buffer[]
+  len: number
+}
+type Task = { kind: 'open'; seg: number } | WriteTask
 
 export class SpoolWriter {
   readonly dir: string
@@ -35,6 +47,9 @@ export class SpoolWriter {
   private needOpen = true
   private diskOff = 0
   private failing = false
+  /** The write task queued but not yet started: flushed buffers join it. */
+  private queued: WriteTask | null = null
+  private readonly pool: Buffer[] = []
   private readonly q: queue<Task, void>
   private drainWaiters: (() => void)[] = []
 
@@ -42,7 +57,7 @@ export class SpoolWriter {
     this.dir = dir
     this.seg = firstSeg
     this.segmentBytes = segmentBytes
-    this.buf = Buffer.allocUnsafe(kBufferBytes)
+    this.buf = this.takeBuffer()
     this.q = fastq(this, this.work, 1)
     this.q.drain = () => this.onDrain()
   }
@@ -58,7 +73,7 @@ export class SpoolWriter {
     if (this.needOpen) {
       // Segments are created by their first record, so an idle spool directory holds no files.
       this.needOpen = false
-      this.q.push({ kind: 'open', seg: this.seg })
+      this.push({ kind: 'open', seg: this.seg })
     }
     if (this.len + bytes > this.buf.length) {
       this.flush()
@@ -70,14 +85,29 @@ export class SpoolWriter {
   commit(end: number): void {
     this.off += end - this.len
     this.len = end
-    if (this.len >= kMinWrite) this.flush()
+  }
+
+  /**
+   * End of an event-loop turn: write now if nothing is in flight (a trickle is written at once);
+   * otherwise the pending bytes join the next write, issued when the current one completes.
+   */
+  flushIfIdle(): void {
+    if (this.q.idle()) this.flush()
   }
 
   /** Hands the pending bytes to the write queue. */
   flush(): void {
     if (this.len === 0) return
-    this.q.push({ kind: 'write', seg: this.seg, buf: this.buf, len: this.len })
-    this.buf = Buffer.allocUnsafe(kBufferBytes)
+    const buf = this.buf.subarray(0, this.len)
+    const t = this.queued
+    if (t !== null && t.seg === this.seg && t.bufs.length < kMaxBuffersPerWrite) {
+      t.bufs.push(buf)
+      t.len += buf.length
+    } else {
+      const task: WriteTask = { kind: 'write', seg: this.seg, bufs: [buf], len: buf.length }
+      this.push(task)
+    }
+    this.buf = this.takeBuffer()
     this.len = 0
   }
 
@@ -113,7 +143,22 @@ export class SpoolWriter {
     this.fd = -1
   }
 
+  private push(task: Task): void {
+    // Buffers flushed later may join this task until it starts (work() clears it). fastq starts a task
+    // inside push() when idle, so this must be set before the push, not after.
+    this.queued = task.kind === 'write' ? task : null
+    this.q.push(task)
+  }
+
+  private takeBuffer(): Buffer {
+    return this.pool.pop() ?? Buffer.allocUnsafe(kBufferBytes)
+  }
+
   private onDrain(): void {
+    if (this.len > 0) {
+      this.flush()
+      return // drained again once this write is done
+    }
     const waiters = this.drainWaiters
     this.drainWaiters = []
     for (const w of waiters) w()
@@ -121,6 +166,7 @@ export class SpoolWriter {
 
   // Runs one task at a time, on the event loop; the I/O itself is on libuv's pool.
   private work(task: Task, done: (err: Error | null) => void): void {
+    if (this.queued === task) this.queued = null // started: later buffers go to a new task
     if (task.kind === 'open') {
       const oldFd = this.fd
       open(segmentPath(this.dir, task.seg), 'a', (err, fd) => {
@@ -136,25 +182,26 @@ export class SpoolWriter {
       })
       return
     }
-    this.writeAll(task, 0, done)
+    this.writeAll(task, task.bufs, done)
   }
 
-  private writeAll(
-    task: Extract<Task, { kind: 'write' }>,
-    from: number,
-    done: (err: Error | null) => void,
-  ): void {
-    write(this.fd, task.buf, from, task.len - from, null, (err, n) => {
+  private writeAll(task: WriteTask, bufs: Buffer[], done: (err: Error | null) => void): void {
+    writev(this.fd, bufs, (err, n) => {
       if (err) {
-        return this.retry(err, `append of ${task.len - from} B to ${segmentPath(this.dir, this.fdSeg)}`, () =>
-          this.writeAll(task, from, done),
-        )
+        const what = `append of ${task.len} B to ${segmentPath(this.dir, this.fdSeg)}`
+        return this.retry(err, what, () => this.writeAll(task, bufs, done))
       }
       this.recovered()
       this.diskOff += n
       this.bytesWritten += n
-      if (from + n < task.len) return this.writeAll(task, from + n, done) // short write: the rest, in order
+      const rest = skipBytes(bufs, n)
+      if (rest.length > 0) return this.writeAll(task, rest, done) // short write: the rest, in order
       this.onWritten(this.fdSeg, this.diskOff)
+      for (const b of task.bufs) {
+        if (b.buffer.byteLength === kBufferBytes && this.pool.length < kPoolMax) {
+          this.pool.push(Buffer.from(b.buffer, b.byteOffset, kBufferBytes))
+        }
+      }
       done(null)
     })
   }
@@ -178,6 +225,14 @@ export class SpoolWriter {
     this.failing = false
     logEvent('spool-recovered', { dir: this.dir })
   }
+}
+
+/** The buffers left after the first `n` bytes were written. */
+function skipBytes(bufs: Buffer[], n: number): Buffer[] {
+  let i = 0
+  while (i < bufs.length && n >= bufs[i]!.length) n -= bufs[i++]!.length
+  if (i === bufs.length) return []
+  return [bufs[i]!.subarray(n), ...bufs.slice(i + 1)]
 }
 
 function noop(): void {}
