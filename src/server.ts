@@ -49,6 +49,7 @@ export class Server {
       spoolDir: cfg.spool.dir,
       batchRows: cfg.journal.batchRows,
       synchronous: cfg.journal.synchronous,
+      fullText: cfg.journal.fullText,
     })
     this.journal = journal
     checkSpoolDir(cfg.spool.dir) // fails loudly, before anything is accepted, if spool.dir is unusable

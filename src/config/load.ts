@@ -14,7 +14,7 @@ export interface Config {
   limits: { maxMessageBytes: number }
   udp: { recvBufferBytes: number }
   spool: { dir: string; thresholdBytes: number; segmentBytes: number }
-  journal: { path: string; batchRows: number; synchronous: 'full' | 'normal' }
+  journal: { path: string; batchRows: number; synchronous: 'full' | 'normal'; fullText: boolean }
 }
 
 /** The built-in defaults, as a plain object (what `spillway serve` runs with and no config file). */
@@ -127,6 +127,10 @@ function value(field: Field, v: unknown, path: string, errors: string[]): unknow
       if (typeof v !== 'number' || !Number.isInteger(v) || v < field.min || v > field.max) {
         errors.push(`${path} must be an integer from ${field.min} to ${field.max}, got ${describe(v)}`)
       }
+      return v
+    case 'boolean':
+      if (v === undefined) return field.default
+      if (typeof v !== 'boolean') errors.push(`${path} must be true or false, got ${describe(v)}`)
       return v
     case 'enum':
       if (v === undefined) return field.default

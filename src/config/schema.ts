@@ -6,6 +6,7 @@ export type Field =
   | { kind: 'string'; default: string; doc: string }
   | { kind: 'integer'; default: number; min: number; max: number; doc: string }
   | { kind: 'enum'; default: string; values: readonly string[]; doc: string }
+  | { kind: 'boolean'; default: boolean; doc: string }
   | { kind: 'object'; fields: Record<string, Field>; doc: string }
   | { kind: 'array'; item: Record<string, Field>; default: readonly Record<string, unknown>[]; doc: string }
 
@@ -109,6 +110,13 @@ export const configSchema: Record<string, Field> = {
         doc:
           'SQLite synchronous mode. "full" makes every commit (and so every deleted spool segment) survive ' +
           'power loss; "normal" survives a crash of the process but not of the machine.',
+      },
+      fullText: {
+        kind: 'boolean',
+        default: true,
+        doc:
+          'Keep an FTS5 index over msg (table messages_fts), built behind the journal in idle time so it ' +
+          'never slows ingestion; its lag is in the stats table (fts_lag_rows, fts_lag_seconds).',
       },
     },
   },

@@ -6,6 +6,7 @@ export interface WorkerOptions {
   spoolDir: string
   batchRows: number
   synchronous: 'full' | 'normal'
+  fullText: boolean
 }
 
 export type ToWorker =

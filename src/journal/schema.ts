@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
 CREATE INDEX IF NOT EXISTS messages_host ON messages (host, received_at);
 CREATE INDEX IF NOT EXISTS messages_app ON messages (app, received_at);
+-- Partial: holds only the rare rows with parse errors, so it costs nothing on ordinary inserts.
+CREATE INDEX IF NOT EXISTS messages_parse_error ON messages (id) WHERE parse_error = 1;
 
 -- Replay position in the spool, committed in the same transaction as the rows it produced.
 CREATE TABLE IF NOT EXISTS spool_cursor (
@@ -39,10 +41,13 @@ CREATE TABLE IF NOT EXISTS stats (
   updated_at INTEGER NOT NULL
 );
 
-CREATE VIEW IF NOT EXISTS log AS
+-- Views hold no data: recreated at every start, so they follow the code.
+DROP VIEW IF EXISTS log;
+CREATE VIEW log AS
 SELECT
   m.id,
   strftime('%Y-%m-%dT%H:%M:%fZ', m.received_at / 1000.0, 'unixepoch') AS received,
+  m.received_at,
   strftime('%Y-%m-%dT%H:%M:%fZ', m.ts / 1000.0, 'unixepoch') AS time,
   m.host,
   m.app,
@@ -51,6 +56,7 @@ SELECT
     WHEN 0 THEN 'emerg' WHEN 1 THEN 'alert' WHEN 2 THEN 'crit' WHEN 3 THEN 'err'
     WHEN 4 THEN 'warning' WHEN 5 THEN 'notice' WHEN 6 THEN 'info' WHEN 7 THEN 'debug'
   END AS severity,
+  m.severity AS level,
   CASE m.facility
     WHEN 0 THEN 'kern' WHEN 1 THEN 'user' WHEN 2 THEN 'mail' WHEN 3 THEN 'daemon' WHEN 4 THEN 'auth'
     WHEN 5 THEN 'syslog' WHEN 6 THEN 'lpr' WHEN 7 THEN 'news' WHEN 8 THEN 'uucp' WHEN 9 THEN 'cron'
@@ -67,4 +73,21 @@ SELECT
   m.orig_len,
   m.parse_error
 FROM messages AS m;
+`
+
+// Full-text search over msg (journal.fullText). External content: the text is stored once, in
+// messages; the index is filled behind the journal by journal/fts.ts, up to fts_state.indexed_to.
+export const kFullTextSchema = `
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (msg, content = 'messages', content_rowid = 'id');
+CREATE TABLE IF NOT EXISTS fts_state (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  indexed_to INTEGER NOT NULL                 -- every row with id <= this is in messages_fts
+);
+INSERT OR IGNORE INTO fts_state (id, indexed_to) VALUES (1, 0);
+-- Retention and manual deletes: an indexed row leaves the index with its row. Fires on DELETE only.
+CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages
+WHEN old.id <= (SELECT indexed_to FROM fts_state WHERE id = 1)
+BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, msg) VALUES ('delete', old.id, old.msg);
+END;
 `

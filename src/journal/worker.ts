@@ -10,15 +10,17 @@
 // Exactly-once replay: the rows of a replayed range and the cursor after it commit in one transaction.
 // A segment is deleted only after the transaction that moves the cursor past it has committed.
 
+import { isUtf8 } from 'node:buffer'
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { logEvent } from '../log.js'
 import { SpoolReader } from '../spool/reader.js'
 import { RecordReader } from '../spool/record.js'
 import { listSegments } from '../spool/segment.js'
+import { FullTextIndexer } from './fts.js'
 import { ParsedMessage, parseSyslog } from './parse.js'
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
-import { kSchema, kSchemaVersion } from './schema.js'
+import { kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
 
 const kLF = 0x0a
 const kRetryMs = 100
@@ -38,7 +40,9 @@ db.pragma(`synchronous = ${opts.synchronous}`)
 // Keep the WAL file from staying huge after a burst once a checkpoint has run.
 db.pragma('journal_size_limit = 67108864')
 db.exec(kSchema)
+if (opts.fullText) db.exec(kFullTextSchema)
 db.pragma(`user_version = ${kSchemaVersion}`)
+const indexer = opts.fullText ? new FullTextIndexer(db) : null
 
 const insert = db.prepare(
   `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
@@ -69,8 +73,16 @@ let stopping = false
 let scheduled = false
 let retrying = false
 let failing: string | null = null
-let journaled = 0
 let corrupt = 0
+// Counted inside transactions: saved before each and restored if it rolls back, so retries never count twice.
+const rows = { journaled: 0, parseErrors: 0, invalidUtf8: 0, withNul: 0 }
+type RowCounts = typeof rows
+function saveRows(): RowCounts {
+  return { ...rows }
+}
+function restoreRows(r: RowCounts): void {
+  Object.assign(rows, r)
+}
 let acked: number[] = []
 let replayedInEpisode = 0
 let episodeStart = 0
@@ -86,8 +98,8 @@ if (stale > 0 || backlog > 0) {
     offset: cursorOff,
   })
 }
-const rows = (db.prepare('SELECT max(id) AS n FROM messages').get() as { n: number | null }).n ?? 0
-send({ t: 'ready', cursorSeg, cursorOff, rows })
+const maxId = (db.prepare('SELECT max(id) AS n FROM messages').get() as { n: number | null }).n ?? 0
+send({ t: 'ready', cursorSeg, cursorOff, rows: maxId })
 
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
@@ -127,6 +139,8 @@ function pump(): void {
       // At stop, the spool stays as it is: replaying a large backlog could take minutes, and the next
       // start resumes from the cursor.
       worked = writerSeg >= 0 && !stopping && replayStep()
+      // Only when there is nothing to journal: full-text indexing follows the rows in idle time.
+      if (!worked && !stopping && indexer !== null) worked = indexer.step()
     }
     if (pendingStats !== null) writeStats()
   } catch (err) {
@@ -157,7 +171,8 @@ function insertRecords(
     const lf = buf.indexOf(kLF, p)
     if (lf === -1 || lf >= to) break
     if (rec.read(buf, p, lf)) {
-      parseSyslog(rec.msgText(), rec.receivedAt, parsed)
+      parseSyslog(cleanText(rec.msgText(), buf), rec.receivedAt, parsed)
+      rows.parseErrors += parsed.parseError
       insert.run(
         rec.receivedAt,
         parsed.ts,
@@ -180,8 +195,24 @@ function insertRecords(
     }
     p = lf + 1
   }
-  journaled += n
+  rows.journaled += n
   return p
+}
+
+/**
+ * The NUL rule: trailing NULs (senders that NUL-terminate) are dropped; any other NUL becomes U+FFFD, so
+ * `sqlite3` and every C tool that stops at NUL shows the whole message. Invalid UTF-8 was already
+ * replaced by U+FFFD when decoding; it is counted here, checked on the bytes only when a U+FFFD shows.
+ */
+function cleanText(text: string, buf: Buffer): string {
+  if (text.indexOf('\u0000') !== -1) {
+    rows.withNul++
+    let end = text.length
+    while (end > 0 && text.charCodeAt(end - 1) === 0) end--
+    text = text.slice(0, end).replaceAll('\u0000', '\ufffd')
+  }
+  if (text.indexOf('\ufffd') !== -1 && !isUtf8(buf.subarray(rec.msgStart, rec.msgEnd))) rows.invalidUtf8++
+  return text
 }
 
 function setAside(seg: number, off: number, bytes: Buffer, reason: string): void {
@@ -212,11 +243,11 @@ function commitBatches(): void {
     bytes += batches[count]!.buf.length
     count++
   }
-  const before = journaled
+  const before = saveRows()
   try {
     commitBatchesTx(count)
   } catch (err) {
-    journaled = before
+    restoreRows(before)
     throw err
   }
   for (const b of batches.splice(0, count)) acked.push(b.id)
@@ -252,15 +283,15 @@ function replayStep(): boolean {
   }
   if (replayedInEpisode === 0) episodeStart = Date.now()
   const chunk = reader.buf.subarray(0, n)
-  const before = journaled
+  const before = saveRows()
   let end: number
   try {
     end = replayTx(chunk, cursorSeg, cursorOff)
   } catch (err) {
-    journaled = before
+    restoreRows(before)
     throw err
   }
-  replayedInEpisode += journaled - before
+  replayedInEpisode += rows.journaled - before.journaled
   if (end > 0) {
     cursorOff += end
     readAtLeast = 0
@@ -293,14 +324,23 @@ function writeStats(): void {
   const s = pendingStats!
   db.transaction(() => {
     for (const [name, value] of Object.entries(s.values)) upsertStat.run(name, value, s.at)
-    upsertStat.run('journal_rows_total', journaled, s.at)
+    upsertStat.run('journal_rows_total', rows.journaled, s.at)
+    upsertStat.run('parse_errors_total', rows.parseErrors, s.at)
+    upsertStat.run('invalid_utf8_total', rows.invalidUtf8, s.at)
+    upsertStat.run('nul_messages_total', rows.withNul, s.at)
     upsertStat.run('spool_corrupt_records_total', corrupt, s.at)
+    if (indexer !== null) {
+      const lag = indexer.lag(s.at)
+      upsertStat.run('fts_indexed_to', indexer.indexedTo, s.at)
+      upsertStat.run('fts_lag_rows', lag.rows, s.at)
+      upsertStat.run('fts_lag_seconds', lag.seconds, s.at)
+    }
   })()
   pendingStats = null
 }
 
 function report(): void {
-  send({ t: 'progress', acked, cursorSeg, cursorOff, journaled, corrupt })
+  send({ t: 'progress', acked, cursorSeg, cursorOff, journaled: rows.journaled, corrupt })
   acked = []
 }
 
@@ -329,6 +369,6 @@ function finish(): void {
   caughtUp()
   reader.close()
   db.close()
-  send({ t: 'stopped', journaled })
+  send({ t: 'stopped', journaled: rows.journaled })
   port!.close()
 }

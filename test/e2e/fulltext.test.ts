@@ -1,0 +1,92 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import test from 'ava'
+import { query, sendTcp, startServer, waitFor, waitForRows } from '../helpers/server.js'
+
+const run = promisify(execFile)
+
+function stat(journalPath: string, name: string): number | undefined {
+  return query<{ value: number }>(journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value
+}
+
+const kSearch = `SELECT m.id, m.host, m.msg FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid
+  WHERE messages_fts MATCH ? ORDER BY m.id`
+
+test('full-text search finds messages once the indexer has caught up, and follows deletes', async (t) => {
+  const srv = await startServer(t)
+  const lines: string[] = []
+  for (let i = 0; i < 3000; i++) {
+    const word =
+      i % 100 === 0 ? 'upstream timeout after 30s' : i % 7 === 0 ? 'connection refused by db1' : 'ok'
+    lines.push(`<14>1 - web${i % 5} nginx - - - req ${i} ${word}\n`)
+  }
+  await sendTcp(srv.tcpPort, [lines.join('')])
+  await waitForRows(srv.journalPath, 3000)
+  await waitFor('the index to catch up', () =>
+    (stat(srv.journalPath, 'fts_indexed_to') ?? 0) >= 3000 && stat(srv.journalPath, 'fts_lag_rows') === 0
+      ? true
+      : undefined,
+  )
+  const hits = query<{ id: number; msg: string }>(srv.journalPath, kSearch, 'timeout')
+  t.is(hits.length, 30)
+  t.true(hits.every((h) => h.msg.endsWith('upstream timeout after 30s')))
+  const refused = [...Array(3000).keys()].filter((i) => i % 100 !== 0 && i % 7 === 0).length
+  t.is(query(srv.journalPath, kSearch, '"connection refused" AND db1').length, refused)
+  // The sqlite3 shell, as the README shows it.
+  const { stdout } = await run('sqlite3', [
+    srv.journalPath,
+    "select count(*) from messages where id in (select rowid from messages_fts where messages_fts match 'timeout')",
+  ])
+  t.is(stdout.trim(), '30')
+  // Deleting rows (retention, or an operator) takes them out of the index too.
+  await run('sqlite3', [srv.journalPath, '.timeout 5000', 'delete from messages where id <= 1000'])
+  t.is(query(srv.journalPath, kSearch, 'timeout').length, 20)
+  await run('sqlite3', [
+    srv.journalPath,
+    '.timeout 5000',
+    "insert into messages_fts(messages_fts) values('integrity-check')",
+  ])
+  t.is(await srv.stop(), 0)
+})
+
+test('with journal.fullText off there is no index and nothing indexes', async (t) => {
+  const srv = await startServer(t, { config: { journal: { fullText: false } } })
+  await sendTcp(srv.tcpPort, ['<13>hello\n'])
+  await waitForRows(srv.journalPath, 1)
+  const tables = query<{ name: string }>(
+    srv.journalPath,
+    "SELECT name FROM sqlite_master WHERE name LIKE '%fts%'",
+  )
+  t.deepEqual(tables, [])
+})
+
+test('NUL bytes, invalid UTF-8 and unparseable headers are stored by rule and counted', async (t) => {
+  const srv = await startServer(t)
+  await sendTcp(srv.tcpPort, [
+    Buffer.from('<13>bad \xff\xfe utf8\n', 'latin1'),
+    Buffer.from('<13>nul\x00inside\x00\x00\n', 'latin1'),
+    '<999>not a pri\n',
+    '<13>fine\n',
+  ])
+  await waitForRows(srv.journalPath, 4)
+  const rows = query<{ msg: string; parse_error: number }>(
+    srv.journalPath,
+    'SELECT msg, parse_error FROM messages ORDER BY id',
+  )
+  t.deepEqual(rows, [
+    { msg: 'bad \ufffd\ufffd utf8', parse_error: 0 },
+    { msg: 'nul\ufffdinside', parse_error: 0 },
+    { msg: '<999>not a pri', parse_error: 1 },
+    { msg: 'fine', parse_error: 0 },
+  ])
+  await waitFor('counters', () =>
+    stat(srv.journalPath, 'invalid_utf8_total') === 1 &&
+    stat(srv.journalPath, 'nul_messages_total') === 1 &&
+    stat(srv.journalPath, 'parse_errors_total') === 1
+      ? true
+      : undefined,
+  )
+  t.deepEqual(query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages WHERE parse_error'), [
+    { msg: '<999>not a pri' },
+  ])
+})
