@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import test from 'ava'
 import { query, sendTcp, startServer, waitFor, waitForRows } from '../helpers/server.js'
@@ -89,4 +90,29 @@ test('NUL bytes, invalid UTF-8 and unparseable headers are stored by rule and co
   t.deepEqual(query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages WHERE parse_error'), [
     { msg: '<999>not a pri' },
   ])
+})
+
+test("the README's ten queries run in the sqlite3 shell against a live journal", async (t) => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
+  const block = /```sql\n([\s\S]*?)```/.exec(readme)![1]!
+  const queries = block
+    .split(/^-- \d+\. .*$/m)
+    .map((q) => q.trim())
+    .filter((q) => q !== '')
+  t.is(queries.length, 10)
+  const srv = await startServer(t)
+  await sendTcp(srv.tcpPort, [
+    '<11>1 - db1 postgres - - - connection refused by peer\n<14>1 - web1 sshd - - - upstream timeout\n<999>bad\n',
+  ])
+  await waitForRows(srv.journalPath, 3)
+  await waitFor('the index', () => ((stat(srv.journalPath, 'fts_indexed_to') ?? 0) >= 3 ? true : undefined))
+  const results: string[] = []
+  for (const q of queries) {
+    const { stdout, stderr } = await run('sqlite3', [srv.journalPath, q])
+    t.is(stderr, '', q)
+    results.push(stdout)
+  }
+  t.regex(results[3]!, /web1\|sshd\|upstream timeout/)
+  t.regex(results[4]!, /postgres\|connection refused by peer/)
+  t.regex(results[9]!, /<999>bad/)
 })
