@@ -50,6 +50,7 @@ export class Server {
       batchRows: cfg.journal.batchRows,
       synchronous: cfg.journal.synchronous,
       fullText: cfg.journal.fullText,
+      timezone: cfg.parse.timezone,
     })
     this.journal = journal
     checkSpoolDir(cfg.spool.dir) // fails loudly, before anything is accepted, if spool.dir is unusable

@@ -12,6 +12,7 @@ export interface ListenerConfig {
 export interface Config {
   listeners: ListenerConfig[]
   limits: { maxMessageBytes: number }
+  parse: { timezone: string }
   udp: { recvBufferBytes: number }
   spool: { dir: string; thresholdBytes: number; segmentBytes: number }
   journal: { path: string; batchRows: number; synchronous: 'full' | 'normal'; fullText: boolean }
@@ -119,8 +120,12 @@ function value(field: Field, v: unknown, path: string, errors: string[]): unknow
     }
     case 'string':
       if (v === undefined) return field.default
-      if (typeof v !== 'string' || v === '')
+      if (typeof v !== 'string' || v === '') {
         errors.push(`${path} must be a non-empty string, got ${describe(v)}`)
+      } else {
+        const problem = field.check?.(v) ?? null
+        if (problem !== null) errors.push(`${path} ${problem}`)
+      }
       return v
     case 'integer':
       if (v === undefined) return field.default

@@ -3,12 +3,14 @@
 // README table equal to it.
 
 export type Field =
-  | { kind: 'string'; default: string; doc: string }
+  | { kind: 'string'; default: string; doc: string; check?: (v: string) => string | null }
   | { kind: 'integer'; default: number; min: number; max: number; doc: string }
   | { kind: 'enum'; default: string; values: readonly string[]; doc: string }
   | { kind: 'boolean'; default: boolean; doc: string }
   | { kind: 'object'; fields: Record<string, Field>; doc: string }
   | { kind: 'array'; item: Record<string, Field>; default: readonly Record<string, unknown>[]; doc: string }
+
+import { checkZone } from '../journal/zone.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -41,6 +43,27 @@ export const configSchema: Record<string, Field> = {
         doc:
           'Longest message kept. A longer one is cut to this size, journaled once with its original length ' +
           'in orig_len, and counted; the rest of its frame is skipped, never turned into a message of its own.',
+      },
+    },
+  },
+  parse: {
+    kind: 'object',
+    doc: 'How message headers are read.',
+    fields: {
+      timezone: {
+        kind: 'string',
+        default: 'local',
+        doc:
+          'Zone for timestamps that carry none (RFC 3164 and its dialects): "local" (the server\'s TZ), ' +
+          '"UTC", or an IANA name such as "Europe/Berlin".',
+        check: (v) => {
+          try {
+            checkZone(v)
+            return null
+          } catch {
+            return `must be "local", "UTC" or an IANA time zone name, got ${JSON.stringify(v)}`
+          }
+        },
       },
     },
   },

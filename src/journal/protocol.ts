@@ -7,6 +7,7 @@ export interface WorkerOptions {
   batchRows: number
   synchronous: 'full' | 'normal'
   fullText: boolean
+  timezone: string
 }
 
 export type ToWorker =

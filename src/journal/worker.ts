@@ -21,6 +21,7 @@ import { FullTextIndexer } from './fts.js'
 import { ParsedMessage, parseSyslog } from './parse.js'
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
 import { kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
+import { setZone } from './zone.js'
 
 const kLF = 0x0a
 const kRetryMs = 100
@@ -29,6 +30,7 @@ const kBusyTimeoutMs = 200
 const port = parentPort
 if (port === null) throw new Error('journal/worker.ts must run as a worker thread')
 const opts = workerData as WorkerOptions
+setZone(opts.timezone)
 
 function send(m: FromWorker): void {
   port!.postMessage(m)

@@ -56,7 +56,7 @@ test('unknown keys and wrong types are rejected, every one named by its path', (
   )
   const lines = err!.message.split('\n')
   t.deepEqual(lines, [
-    'bad.json: extra: unknown key (known here: listeners, limits, udp, spool, journal)',
+    'bad.json: extra: unknown key (known here: listeners, limits, parse, udp, spool, journal)',
     'bad.json: listeners[0].transport must be one of "tcp", "udp", got "tls"',
     'bad.json: listeners[0].port must be an integer from 0 to 65535, got number 70000',
     'bad.json: listeners[1] must be an object, got number 5',
@@ -70,4 +70,11 @@ test('unknown keys and wrong types are rejected, every one named by its path', (
 test('a config that is not an object is rejected', (t) => {
   t.throws(() => validate([], 'a.json'), { message: 'a.json: the config must be a JSON object' })
   t.throws(() => validate(null, 'a.json'), { message: 'a.json: the config must be a JSON object' })
+})
+
+test('parse.timezone must be a zone this runtime knows', (t) => {
+  t.is(validate({ parse: { timezone: 'Europe/Berlin' } }, 'c.json').parse.timezone, 'Europe/Berlin')
+  t.throws(() => validate({ parse: { timezone: 'Mars/Base' } }, 'c.json'), {
+    message: 'c.json: parse.timezone must be "local", "UTC" or an IANA time zone name, got "Mars/Base"',
+  })
 })

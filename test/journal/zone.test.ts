@@ -1,0 +1,25 @@
+import test from 'ava'
+import { checkZone, setZone, wallClockToUnix } from '../../src/journal/zone.js'
+
+test.afterEach(() => setZone('local'))
+
+test('UTC and local zones', (t) => {
+  setZone('UTC')
+  t.is(wallClockToUnix(2026, 10, 23, 10, 0, 0, 5), Date.UTC(2026, 10, 23, 10, 0, 0, 5))
+  setZone('local')
+  t.is(wallClockToUnix(2026, 10, 23, 10, 0, 0, 5), new Date(2026, 10, 23, 10, 0, 0, 5).getTime())
+})
+
+test('an IANA zone applies its offset, summer and winter', (t) => {
+  setZone('Europe/Berlin')
+  t.is(wallClockToUnix(2026, 0, 15, 12, 0, 0, 0), Date.UTC(2026, 0, 15, 11, 0, 0, 0)) // CET, +01:00
+  t.is(wallClockToUnix(2026, 6, 15, 12, 0, 0, 0), Date.UTC(2026, 6, 15, 10, 0, 0, 0)) // CEST, +02:00
+  setZone('America/New_York')
+  t.is(wallClockToUnix(2026, 10, 23, 23, 30, 15, 250), Date.UTC(2026, 10, 24, 4, 30, 15, 250)) // EST
+  setZone('Asia/Kolkata')
+  t.is(wallClockToUnix(2026, 10, 23, 10, 0, 0, 0), Date.UTC(2026, 10, 23, 4, 30, 0, 0)) // +05:30
+})
+
+test('an unknown zone is refused', (t) => {
+  t.throws(() => checkZone('Mars/Olympus_Mons'), { instanceOf: RangeError })
+})
