@@ -4,6 +4,7 @@
 //   journal rows/s until the journal held all N, and the seconds that took from the first connect
 //   cpu     server CPU seconds (user+system), rss peak RSS, p99 the socket thread's event-loop delay p99
 // then a table of medians. Run:  npm run bench -- [--messages 1000000] [--conns 1,10,100] [--runs 3]
+//   [--threshold BYTES] [--octet] [--udp N] [--config '{"journal":{"fullText":false}}']
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -20,6 +21,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     size: { type: 'string', default: '200' },
     threshold: { type: 'string' },
+    /** Extra server config, merged over the listeners, e.g. '{"journal":{"fullText":false}}'. */
+    config: { type: 'string', default: '{}' },
     octet: { type: 'boolean', default: false },
     udp: { type: 'string', default: '200000' },
   },
@@ -54,6 +57,7 @@ async function startServer(
     ],
   }
   if (values.threshold !== undefined) config.spool = { thresholdBytes: Number(values.threshold) }
+  Object.assign(config, JSON.parse(values.config))
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config))
   const proc = spawn(process.execPath, [kMain, 'serve', '--config', 'config.json'], {
     cwd: dir,
