@@ -1,8 +1,14 @@
-// Syslog header parsing: PRI, the RFC 5424 header with structured data, and the common RFC 3164 header
-// (`<PRI>Mmm dd hh:mm:ss host tag[pid]: msg`, with or without host, or an RFC 3339 time in its place).
+// Syslog header parsing: PRI, the RFC 5424 header with structured data, and the RFC 3164 dialects real
+// senders emit: `<PRI>Mmm dd hh:mm:ss host tag[pid]: msg` with or without host, with a year, fractional
+// seconds or a UTC zone, or an RFC 3339 time in its place (rsyslog); Cisco IOS/ASA headers and mnemonics;
+// FortiGate key=value lines; and no header at all (free text, bare kernel lines).
 //
 // It never throws and never drops: what fits no grammar keeps its whole text in `msg`, with the header
-// fields null and `parseError` set. Runs in the journal worker, once per row, filling one reused object.
+// fields null and `parseError` set; a frame without a header after its PRI is free text, not an error.
+// Runs in the journal worker, once per row, filling one reused object, so it works on offsets and cuts
+// strings only for the fields it fills.
+
+import { wallClockToUnix } from './zone.js'
 
 export class ParsedMessage {
   ts: number | null = null
@@ -82,24 +88,23 @@ function tokenEnd(text: string, p: number): number {
 
 function parse5424(text: string, p: number, out: ParsedMessage): boolean {
   let e = tokenEnd(text, p)
-  const time = text.slice(p, e)
-  if (time !== '-') {
-    const t = parseRfc3339(time)
+  if (e - p !== 1 || text.charCodeAt(p) !== 0x2d /* - */) {
+    const t = parseRfc3339(text.slice(p, e))
     if (t === null) return false
     out.ts = t
   }
-  const fields: (string | null)[] = []
+  // HOSTNAME APP-NAME PROCID MSGID: four non-empty tokens, each '-' when nil.
   for (let k = 0; k < 4; k++) {
     p = e + 1
     if (p > text.length) return false
     e = tokenEnd(text, p)
     if (e === p) return false
-    fields.push(nil(text.slice(p, e)))
+    const v = nil(text.slice(p, e))
+    if (k === 0) out.host = v
+    else if (k === 1) out.app = v
+    else if (k === 2) out.procid = v
+    else out.msgid = v
   }
-  out.host = fields[0] ?? null
-  out.app = fields[1] ?? null
-  out.procid = fields[2] ?? null
-  out.msgid = fields[3] ?? null
   p = e + 1
   if (p > text.length) return false
   if (text.charCodeAt(p) === 0x2d /* - */) {
@@ -240,66 +245,389 @@ export function parseRfc3339(s: string): number | null {
   } else {
     return null
   }
-  return Date.UTC(y, mo - 1, d, h, mi, se, ms) - offsetMin * 60_000
+  return utcMs(y, mo - 1, d, h, mi, se, ms) - offsetMin * 60_000
 }
 
 function digits(s: string, at: number, n: number): number {
   let v = 0
   for (let i = at; i < at + n; i++) {
     const c = s.charCodeAt(i) - 0x30
-    if (c < 0 || c > 9) return -1
+    // Written so that NaN (past the end) fails too.
+    if (!(c >= 0 && c <= 9)) return -1
     v = v * 10 + c
   }
   return v
 }
 
-/** "Mmm dd hh:mm:ss" or "Mmm  d hh:mm:ss" at p, to unix ms in the server's zone; -1 if not one. */
-function parse3164Time(text: string, p: number, receivedAt: number): number {
-  if (text.length < p + 15 || text.charCodeAt(p + 3) !== 0x20 || text.charCodeAt(p + 6) !== 0x20) return -1
-  const mon = kMonths.indexOf(text.slice(p, p + 3))
-  if (mon < 0 || mon % 3 !== 0) return -1
-  const d1 = text.charCodeAt(p + 4)
-  const d = (d1 === 0x20 ? 0 : (d1 - 0x30) * 10) + (text.charCodeAt(p + 5) - 0x30)
-  const h = digits(text, p + 7, 2)
-  const mi = digits(text, p + 10, 2)
-  const se = digits(text, p + 13, 2)
-  if (d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60) return -1
-  if (text.charCodeAt(p + 9) !== 0x3a || text.charCodeAt(p + 12) !== 0x3a) return -1
-  // No year on the wire: take the receive year, and the year before when that puts the message more than
-  // a month in the future (a December message read in January).
-  const year = new Date(receivedAt).getFullYear()
-  let t = new Date(year, mon / 3, d, h, mi, se).getTime()
-  if (t - receivedAt > 31 * 86_400_000) t = new Date(year - 1, mon / 3, d, h, mi, se).getTime()
+/** Date.UTC, except that years 0-99 stay years 0-99 instead of meaning 1900-1999. */
+function utcMs(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number {
+  if (y >= 100) return Date.UTC(y, mo, d, h, mi, s, ms)
+  const t = new Date(0)
+  t.setUTCFullYear(y, mo, d)
+  return t.setUTCHours(h, mi, s, ms)
+}
+
+/** What a zone-less wall-clock time means here: that time in parse.timezone (default: the server's). */
+function localMs(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number {
+  if (y >= 100) return wallClockToUnix(y, mo, d, h, mi, s, ms)
+  const t = new Date(2000, 0, 1)
+  t.setFullYear(y, mo, d)
+  return t.setHours(h, mi, s, ms)
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39
+}
+
+function isUpper(c: number): boolean {
+  return c >= 0x41 && c <= 0x5a
+}
+
+/** "Jan".."Dec" at p to 0..11, or -1; compared by char code so that no string is cut per row. */
+function monthAt(text: string, p: number): number {
+  const a = text.charCodeAt(p)
+  const b = text.charCodeAt(p + 1)
+  const c = text.charCodeAt(p + 2)
+  for (let m = 0, k = 0; m < 12; m++, k += 3) {
+    if (kMonths.charCodeAt(k) === a && kMonths.charCodeAt(k + 1) === b && kMonths.charCodeAt(k + 2) === c) {
+      return m
+    }
+  }
+  return -1
+}
+
+// The receive year, cached: every row of a batch falls in the same year, and new Date() per row adds up.
+let gYear = 0
+let gYearFrom = 1
+let gYearTo = 0
+
+function yearOf(at: number): number {
+  if (!(at >= gYearFrom && at < gYearTo)) {
+    gYear = new Date(at).getFullYear()
+    gYearFrom = new Date(gYear, 0, 1).getTime()
+    gYearTo = new Date(gYear + 1, 0, 1).getTime()
+  }
+  return gYear
+}
+
+// Where the last bsdTime() match ended, -1 when there was none. A module variable rather than a returned
+// pair, which would allocate per row.
+let gEnd = -1
+
+/**
+ * A BSD time at p, to unix ms:  Mmm dd [yyyy ]hh:mm:ss[.fff][ yyyy][ ZONE]
+ * The day may be space-padded ("Nov  3") or not ("Nov 3"). The year before the time is what Cisco ASA
+ * and IOS ("datetime year") send; after it, ctime order, only as a plausible 19xx/20xx year. ZONE is
+ * UTC, GMT or Z (taken as UTC), or, when `anyZone` is set or the time is followed by ": %" (Cisco's
+ * "show-timezone"), any other name of 1-6 capitals; those say nothing we can resolve without a zone
+ * database, so the time is taken like a zone-less one, in the server's zone. Without a year, the receive
+ * year, or the year before when that puts the message more than 31 days in the future (a December
+ * message read in January). Sets gEnd to the offset after the match, or -1 (and returns 0) if none.
+ */
+function bsdTime(text: string, p: number, receivedAt: number, anyZone: boolean): number {
+  gEnd = -1
+  const n = text.length
+  if (n - p < 14 || text.charCodeAt(p + 3) !== 0x20) return 0
+  const mon = monthAt(text, p)
+  if (mon < 0) return 0
+  let q = p + 4
+  if (text.charCodeAt(q) === 0x20) q++
+  let c = text.charCodeAt(q)
+  if (!isDigit(c)) return 0
+  let d = c - 0x30
+  c = text.charCodeAt(++q)
+  if (isDigit(c)) {
+    d = d * 10 + c - 0x30
+    c = text.charCodeAt(++q)
+  }
+  if (c !== 0x20 || d < 1 || d > 31) return 0
+  q++
+  let y = -1
+  if (text.charCodeAt(q + 4) === 0x20) {
+    y = digits(text, q, 4)
+    if (y >= 0) q += 5
+  }
+  if (q + 8 > n || text.charCodeAt(q + 2) !== 0x3a || text.charCodeAt(q + 5) !== 0x3a) return 0
+  const h = digits(text, q, 2)
+  const mi = digits(text, q + 3, 2)
+  const se = digits(text, q + 6, 2)
+  if (h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60) return 0
+  q += 8
+  let ms = 0
+  if (text.charCodeAt(q) === 0x2e /* . */ && isDigit(text.charCodeAt(q + 1))) {
+    let scale = 100
+    const from = ++q
+    while (q < n && q - from < 9) {
+      c = text.charCodeAt(q)
+      if (!isDigit(c)) break
+      ms += (c - 0x30) * scale
+      scale /= 10
+      q++
+    }
+    ms = Math.floor(ms)
+  }
+  if (y < 0 && text.charCodeAt(q) === 0x20) {
+    const after = text.charCodeAt(q + 5)
+    const ty = digits(text, q + 1, 4)
+    // Not before a colon: "Nov 23 10:00:00 2026: text" reads better as a tag than as a year.
+    if (ty >= 1900 && ty < 2100 && (q + 5 === n || after === 0x20)) {
+      y = ty
+      q += 5
+    }
+  }
+  let utc = false
+  // ZONE: " UTC", or glued on as in "10:00:00.123Z"
+  let z = text.charCodeAt(q) === 0x20 ? q + 1 : q
+  const zFrom = z
+  while (z < n && z - zFrom < 7 && isUpper(text.charCodeAt(z))) z++
+  const zLen = z - zFrom
+  if (zLen > 0 && zLen <= 6) {
+    const isUtc =
+      (zLen === 1 && text.charCodeAt(zFrom) === 0x5a) ||
+      (zLen === 3 && (text.startsWith('UTC', zFrom) || text.startsWith('GMT', zFrom)))
+    const after = text.charCodeAt(z)
+    const ends = z === n || after === 0x20 || after === 0x3a
+    // A glued-on name other than Z is more likely a malformed time than a zone.
+    if (ends && (zFrom > q || (zLen === 1 && isUtc))) {
+      if (
+        isUtc ||
+        (after === 0x3a && (anyZone || (text.charCodeAt(z + 1) === 0x20 && text.charCodeAt(z + 2) === 0x25)))
+      ) {
+        utc = isUtc
+        q = z
+      }
+    }
+  }
+  const next = text.charCodeAt(q)
+  if (q < n && next !== 0x20 && next !== 0x3a) return 0
+  let t: number
+  if (y >= 0) {
+    t = utc ? utcMs(y, mon, d, h, mi, se, ms) : localMs(y, mon, d, h, mi, se, ms)
+  } else {
+    y = yearOf(receivedAt)
+    t = utc ? utcMs(y, mon, d, h, mi, se, ms) : localMs(y, mon, d, h, mi, se, ms)
+    if (t - receivedAt > 31 * 86_400_000) {
+      t = utc ? utcMs(y - 1, mon, d, h, mi, se, ms) : localMs(y - 1, mon, d, h, mi, se, ms)
+    }
+  }
+  gEnd = q
   return t
 }
 
+/**
+ * A Cisco mnemonic at p, "%FACILITY[-SUBFACILITY]-SEVERITY-MNEMONIC:" followed by a space or the end;
+ * returns the offset of its colon, or -1.
+ */
+function mnemonicAt(text: string, p: number): number {
+  if (text.charCodeAt(p) !== 0x25 /* % */) return -1
+  const n = text.length
+  let dashes = 0
+  let q = p + 1
+  for (; q < n && q - p <= 64; q++) {
+    const c = text.charCodeAt(q)
+    if (c === 0x3a) break
+    if (c === 0x2d) dashes++
+    else if (c <= 0x20) return -1
+  }
+  if (q >= n || q - p > 64 || dashes < 2 || text.charCodeAt(p + 1) === 0x2d) return -1
+  if (q + 1 < n && text.charCodeAt(q + 1) !== 0x20) return -1
+  return q
+}
+
+/** After a Cisco time's ": " at p: the mnemonic, when there is one, becomes the app; the rest is msg. */
+function ciscoBody(text: string, p: number, out: ParsedMessage): void {
+  const colon = mnemonicAt(text, p)
+  if (colon >= 0) {
+    out.app = text.slice(p + 1, colon)
+    p = colon + 1 < text.length ? colon + 2 : colon + 1
+  }
+  out.msg = text.slice(p)
+}
+
+/**
+ * Cisco IOS and ASA, as the device sends it:
+ *   [seq: ][hostname: ][*|.]Mmm dd [yyyy ]hh:mm:ss[.mmm][ ZONE]: [%FAC-SEV-MNEMONIC: ]text
+ *   [seq: ]%FAC-SEV-MNEMONIC: text
+ * ('*' marks a clock never synced, '.' one that lost sync; the time is taken as it stands either way.)
+ * The sequence number ("service sequence-numbers") is deliberately dropped: it counts messages per
+ * device for gap detection, no column holds it, and msgid is left null because it is not an RFC 5424
+ * MSGID; msg is the text after the mnemonic, as for every other dialect. Fills `out` only on a match.
+ */
+function parseCisco(text: string, p: number, receivedAt: number, out: ParsedMessage): boolean {
+  const n = text.length
+  let c = text.charCodeAt(p)
+  let seq = false
+  if (isDigit(c)) {
+    let q = p + 1
+    while (q < n && q - p < 10 && isDigit(text.charCodeAt(q))) q++
+    if (text.charCodeAt(q) !== 0x3a || text.charCodeAt(q + 1) !== 0x20) return false
+    seq = true
+    p = q + 2
+    c = text.charCodeAt(p)
+  }
+  let hostFrom = -1
+  let hostTo = -1
+  let t = 0
+  gEnd = -1
+  // Without a sequence number or sync mark the caller has just failed on a time here: skip the retry,
+  // since free text takes this path on every line.
+  if (seq || c === 0x2a || c === 0x2e)
+    t = bsdTime(text, c === 0x2a || c === 0x2e ? p + 1 : p, receivedAt, true)
+  if (gEnd < 0 && c !== 0x25) {
+    // "logging origin-id hostname" puts "hostname: " before the time
+    const sp = text.indexOf(' ', p)
+    if (sp < p + 2 || sp - p > 256 || text.charCodeAt(sp - 1) !== 0x3a) return false
+    hostFrom = p
+    hostTo = sp - 1
+    p = sp + 1
+    c = text.charCodeAt(p)
+    t = bsdTime(text, c === 0x2a || c === 0x2e ? p + 1 : p, receivedAt, true)
+  }
+  const timed = gEnd >= 0
+  if (timed) {
+    if (text.charCodeAt(gEnd) !== 0x3a) return false
+    p = gEnd + 1
+    if (p < n) {
+      if (text.charCodeAt(p) !== 0x20) return false
+      p++
+    }
+  } else if (mnemonicAt(text, p) < 0 || (hostFrom >= 0 && !seq)) {
+    // Without a time only the mnemonic marks the line as Cisco; "word: %X-Y-Z: " alone is too weak.
+    return false
+  }
+  out.ts = timed ? t : null
+  if (hostFrom >= 0) out.host = text.slice(hostFrom, hostTo)
+  ciscoBody(text, p, out)
+  return true
+}
+
+/**
+ * FortiGate (and other key=value loggers) without a syslog header: date=yyyy-mm-dd time=hh:mm:ss ...
+ * Only the time (server's zone, as the device's "date"/"time" fields are its local wall clock) and the
+ * device name are lifted out; msg keeps the whole line since every field in it is content.
+ */
+function parseKeyValue(text: string, p: number, out: ParsedMessage): void {
+  out.msg = text.slice(p)
+  const n = text.length
+  // date=2026-11-23 time=10:00:00, or the CSV format's date=2026-11-23,time=10:00:00
+  const d = p + 5
+  if (
+    n - d >= 24 &&
+    text.charCodeAt(d + 4) === 0x2d &&
+    text.charCodeAt(d + 7) === 0x2d &&
+    (text.charCodeAt(d + 10) === 0x20 || text.charCodeAt(d + 10) === 0x2c) &&
+    text.startsWith('time=', d + 11) &&
+    text.charCodeAt(d + 18) === 0x3a &&
+    text.charCodeAt(d + 21) === 0x3a
+  ) {
+    const y = digits(text, d, 4)
+    const mo = digits(text, d + 5, 2)
+    const day = digits(text, d + 8, 2)
+    const h = digits(text, d + 16, 2)
+    const mi = digits(text, d + 19, 2)
+    const se = digits(text, d + 22, 2)
+    const end = text.charCodeAt(d + 24)
+    if (
+      y >= 0 &&
+      mo >= 1 &&
+      mo <= 12 &&
+      day >= 1 &&
+      day <= 31 &&
+      h >= 0 &&
+      h <= 23 &&
+      mi >= 0 &&
+      mi <= 59 &&
+      se >= 0 &&
+      se <= 60 &&
+      (d + 24 === n || end === 0x20 || end === 0x2c)
+    ) {
+      out.ts = localMs(y, mo - 1, day, h, mi, se, 0)
+    }
+  }
+  let k = text.indexOf('devname=', d)
+  while (k > 0) {
+    const before = text.charCodeAt(k - 1)
+    if (before === 0x20 || before === 0x2c) break
+    k = text.indexOf('devname=', k + 8)
+  }
+  if (k < 0) return
+  let v = k + 8
+  let e: number
+  if (text.charCodeAt(v) === 0x22) {
+    v++
+    e = text.indexOf('"', v)
+    if (e < 0) return
+  } else {
+    e = v
+    while (e < n) {
+      const c = text.charCodeAt(e)
+      if (c === 0x20 || c === 0x2c) break
+      e++
+    }
+  }
+  if (e > v) out.host = text.slice(v, e)
+}
+
 function parse3164(text: string, p: number, receivedAt: number, out: ParsedMessage): void {
-  let t = parse3164Time(text, p, receivedAt)
-  if (t >= 0) {
-    p += 15
+  const n = text.length
+  if (text.charCodeAt(p) === 0x64 /* d */ && text.startsWith('date=', p)) {
+    parseKeyValue(text, p, out)
+    return
+  }
+  let t = bsdTime(text, p, receivedAt, false)
+  if (gEnd >= 0) {
+    p = gEnd
   } else {
     // rsyslog's high-precision forwarding: an RFC 3339 time where the BSD one would be.
     const e = tokenEnd(text, p)
     const iso = e - p >= 20 ? parseRfc3339(text.slice(p, e)) : null
     if (iso === null) {
-      out.msg = text.slice(p)
+      // Cisco's own headers, or no header at all (a bare kernel "[   1.234] ..." line, free text):
+      // then the text after PRI is the message, which is not an error.
+      if (!parseCisco(text, p, receivedAt, out)) out.msg = text.slice(p)
       return
     }
     t = iso
     p = e
   }
   out.ts = t
+  if (text.charCodeAt(p) === 0x3a) {
+    // "Mmm dd hh:mm:ss[.mmm][ ZONE]: ": Cisco without a sequence number or hostname.
+    p++
+    if (text.charCodeAt(p) === 0x20) p++
+    ciscoBody(text, p, out)
+    return
+  }
   if (text.charCodeAt(p) === 0x20) p++
-  // HOSTNAME, unless the next word is already the tag ("app:" or "app[pid]:").
+  // HOSTNAME, unless the next word is already the tag ("app:" or "app[pid]:") or a Cisco mnemonic.
   let e = tokenEnd(text, p)
-  const word = text.slice(p, e)
-  if (word.length > 0 && !word.endsWith(':') && !word.endsWith(']') && e < text.length) {
-    out.host = word
+  if (
+    e > p &&
+    e < n &&
+    text.charCodeAt(p) !== 0x25 &&
+    text.charCodeAt(e - 1) !== 0x3a &&
+    text.charCodeAt(e - 1) !== 0x5d
+  ) {
+    out.host = text.slice(p, e)
     p = e + 1
     e = tokenEnd(text, p)
   }
-  // TAG: up to '[', ':' or space; then an optional [pid], then an optional ':' (senders that relay RFC
-  // 5424 as BSD, rsyslog among them, write the tag without one), then a space or the end.
+  // Cisco ASA puts " : " between its hostname and the mnemonic.
+  if (text.charCodeAt(p) === 0x3a && text.charCodeAt(p + 1) === 0x20 && text.charCodeAt(p + 2) === 0x25) {
+    p += 2
+    e = tokenEnd(text, p)
+  }
+  if (text.charCodeAt(p) === 0x25) {
+    const colon = mnemonicAt(text, p)
+    if (colon >= 0) {
+      out.app = text.slice(p + 1, colon)
+      out.msg = text.slice(colon + 1 < n ? colon + 2 : colon + 1)
+      return
+    }
+  }
+  // TAG: up to '[', ':' or space, at most 48 characters (RFC 5424's APP-NAME limit; anything longer is
+  // a sentence, not a program name); then an optional [pid], then an optional ':' (senders that relay
+  // RFC 5424 as BSD, rsyslog among them, write the tag without one), then a space or the end.
   let q = p
   while (q < e) {
     const c = text.charCodeAt(q)
@@ -308,19 +636,24 @@ function parse3164(text: string, p: number, receivedAt: number, out: ParsedMessa
   }
   if (q > p && q - p <= 48) {
     let r = q
-    let pid: string | null = null
+    let pidFrom = -1
+    let pidTo = -1
     if (text.charCodeAt(r) === 0x5b) {
       const close = text.indexOf(']', r)
       if (close > r && close <= e) {
-        pid = text.slice(r + 1, close)
+        // "app[]:" is a tag with an empty pid, which is no pid
+        if (close > r + 1) {
+          pidFrom = r + 1
+          pidTo = close
+        }
         r = close + 1
       }
     }
     if (text.charCodeAt(r) === 0x3a) r++
-    if (r === text.length || text.charCodeAt(r) === 0x20) {
+    if (r === n || text.charCodeAt(r) === 0x20) {
       out.app = text.slice(p, q)
-      out.procid = pid
-      p = r < text.length ? r + 1 : r
+      if (pidFrom >= 0) out.procid = text.slice(pidFrom, pidTo)
+      p = r < n ? r + 1 : r
     }
   }
   out.msg = text.slice(p)

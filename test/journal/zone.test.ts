@@ -1,4 +1,5 @@
 import test from 'ava'
+import { ParsedMessage, parseSyslog } from '../../src/journal/parse.js'
 import { checkZone, setZone, wallClockToUnix } from '../../src/journal/zone.js'
 
 test.afterEach(() => setZone('local'))
@@ -22,4 +23,17 @@ test('an IANA zone applies its offset, summer and winter', (t) => {
 
 test('an unknown zone is refused', (t) => {
   t.throws(() => checkZone('Mars/Olympus_Mons'), { instanceOf: RangeError })
+})
+
+test('zone-less BSD times are read in the configured zone; times with a zone are not', (t) => {
+  const p = new ParsedMessage()
+  const at = Date.UTC(2026, 10, 23, 12, 0, 0)
+  setZone('Asia/Kolkata')
+  parseSyslog('<13>Nov 23 10:00:00 host app: x', at, p)
+  t.is(p.ts, Date.UTC(2026, 10, 23, 4, 30, 0))
+  parseSyslog('<13>1 2026-11-23T10:00:00Z host app - - - x', at, p)
+  t.is(p.ts, Date.UTC(2026, 10, 23, 10, 0, 0))
+  setZone('UTC')
+  parseSyslog('<13>Nov 23 10:00:00 host app: x', at, p)
+  t.is(p.ts, Date.UTC(2026, 10, 23, 10, 0, 0))
 })
