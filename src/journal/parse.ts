@@ -191,8 +191,14 @@ function parseStructuredData(text: string, p: number, out: ParsedMessage): numbe
 }
 
 /** RFC 3339 (as RFC 5424 restricts it) to unix ms; null if malformed. Fractions beyond ms are dropped. */
-export function parseRfc3339(s: string): number | null {
-  if (s.length < 20 || s.charCodeAt(4) !== 0x2d || s.charCodeAt(7) !== 0x2d || s.charCodeAt(10) !== 0x54) {
+/** With `zoneless`, a time without an offset is accepted and read as a wall-clock time (parse.timezone). */
+export function parseRfc3339(s: string, zoneless = false): number | null {
+  if (
+    s.length < (zoneless ? 19 : 20) ||
+    s.charCodeAt(4) !== 0x2d ||
+    s.charCodeAt(7) !== 0x2d ||
+    s.charCodeAt(10) !== 0x54
+  ) {
     return null
   }
   const y = digits(s, 0, 4)
@@ -233,6 +239,7 @@ export function parseRfc3339(s: string): number | null {
     if (p === start || p - start > 9) return null
     ms = Math.floor(ms)
   }
+  if (zoneless && p === s.length) return localMs(y, mo - 1, d, h, mi, se, ms)
   let offsetMin = 0
   const z = s.charCodeAt(p)
   if (z === 0x5a /* Z */ && p + 1 === s.length) {
@@ -578,9 +585,10 @@ function parse3164(text: string, p: number, receivedAt: number, out: ParsedMessa
   if (gEnd >= 0) {
     p = gEnd
   } else {
-    // rsyslog's high-precision forwarding: an RFC 3339 time where the BSD one would be.
+    // rsyslog's high-precision forwarding: an RFC 3339 time where the BSD one would be; or an ISO time
+    // without a zone, as syslog-ng's loggen and some appliances send it (read in parse.timezone).
     const e = tokenEnd(text, p)
-    const iso = e - p >= 20 ? parseRfc3339(text.slice(p, e)) : null
+    const iso = e - p >= 19 ? parseRfc3339(text.slice(p, e), true) : null
     if (iso === null) {
       // Cisco's own headers, or no header at all (a bare kernel "[   1.234] ..." line, free text):
       // then the text after PRI is the message, which is not an error.

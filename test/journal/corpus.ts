@@ -409,6 +409,23 @@ export const corpus: CorpusEntry[] = [
       parseError: 0,
     },
   },
+  {
+    dialect: 'rsyslog-rfc3339',
+    // syslog-ng's loggen: an ISO time without a zone, read as a wall-clock time
+    line: '<38>2026-11-23T14:18:38 localhost prg00000[1234]: seq: 0000000000, thread: 0000, runid: 1795443518',
+    expect: {
+      ts: local(2026, 10, 23, 14, 18, 38),
+      facility: 4,
+      severity: 6,
+      host: 'localhost',
+      app: 'prg00000',
+      procid: '1234',
+      msgid: null,
+      sd: null,
+      msg: 'seq: 0000000000, thread: 0000, runid: 1795443518',
+      parseError: 0,
+    },
+  },
 
   // Cisco IOS and ASA. The sequence number is dropped (see parseCisco).
   {
