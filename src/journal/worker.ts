@@ -11,6 +11,7 @@
 // A segment is deleted only after the transaction that moves the cursor past it has committed.
 
 import { isUtf8 } from 'node:buffer'
+import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { logEvent } from '../log.js'
@@ -26,11 +27,20 @@ import { setZone } from './zone.js'
 const kLF = 0x0a
 const kRetryMs = 100
 const kBusyTimeoutMs = 200
+const kWorkerNice = 10
 
 const port = parentPort
 if (port === null) throw new Error('journal/worker.ts must run as a worker thread')
 const opts = workerData as WorkerOptions
 setZone(opts.timezone)
+// The journal catches up in the time ingestion leaves. On Linux a thread's nice value is its own
+// (setpriority on the calling thread), so this lowers only the worker: in a burst the kernel runs the
+// socket thread first, and the journal takes whatever CPU is left. Best effort elsewhere.
+try {
+  setPriority(kWorkerNice)
+} catch {
+  // not permitted or not supported: the worker runs at the process's priority
+}
 
 function send(m: FromWorker): void {
   port!.postMessage(m)

@@ -1,0 +1,408 @@
+// Spillway against the servers people would otherwise run, one after another in the same run, with the
+// same load: syslog-ng's loggen (../shared/peers/load.sh), N messages of 200 bytes over C TCP connections,
+// and a UDP run. Targets: rsyslog imtcp -> file, syslog-ng network() -> file, syslog-ng -> SQLite sql(),
+// and Spillway (default config). Per run, one JSON line:
+//   acceptSecs   seconds to hand over all messages: load.sh's wall time, start to exit (loggen's own
+//                time= is quantised to 0.5 s on this build, printed as loggenSecs); the same for every target
+//   diskSecs     from the load's start until all N are on disk (lines in the file) or in the journal (rows)
+//   cpuSecs      the server's user+system CPU seconds (all threads), rssMB its peak RSS (VmHWM)
+//   loopP99ms    Spillway only: the socket thread's event-loop delay p99
+// Then a table of medians with Spillway's ratio to each peer, and a SQLite ceiling for the journal's own
+// schema: one thread, prepared statements, 10,000-row transactions, no sockets.
+//
+//   npm run bench:peers -- [--messages 1000000] [--conns 1,10,100] [--runs 3] [--udp 200000]
+//     [--targets rsyslog,syslog-ng,syslog-ng-sql,spillway] [--fts-reader] [--peers ../shared/peers]
+//     [--ceiling-rows 1000000 (0: skip)]
+
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import Database from 'better-sqlite3'
+import { ParsedMessage, parseSyslog } from '../src/journal/parse.js'
+import { kFullTextSchema, kSchema } from '../src/journal/schema.js'
+import { freePort } from '../test/helpers/peers.js'
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '1000000' },
+    conns: { type: 'string', default: '1,10,100' },
+    runs: { type: 'string', default: '3' },
+    udp: { type: 'string', default: '200000' },
+    targets: { type: 'string', default: 'rsyslog,syslog-ng,syslog-ng-sql,spillway' },
+    'fts-reader': { type: 'boolean', default: false },
+    peers: { type: 'string', default: resolve(new URL('../../../shared/peers', import.meta.url).pathname) },
+    /** Rows for the SQLite ceiling run; 0 skips it. */
+    'ceiling-rows': { type: 'string', default: '1000000' },
+  },
+})
+const N = Number(values.messages)
+const runs = Number(values.runs)
+const P = values.peers
+const kMain = new URL('../src/cli/main.js', import.meta.url).pathname
+
+interface Target {
+  name: string
+  start(port: number, dir: string): Promise<{ pid: number; output: string; stop(): Promise<string> }>
+}
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+function peer(name: string, script: string, mode: string, sub: string, out: string, pidFile: string): Target {
+  return {
+    name,
+    async start(port, dir) {
+      const d = join(dir, sub)
+      sh(join(P, script), [mode, String(port), d])
+      const pid = Number(readFileSync(join(d, pidFile), 'utf8').trim())
+      return {
+        pid,
+        output: join(d, out),
+        stop: async () => {
+          sh(join(P, script), ['stop', d])
+          return ''
+        },
+      }
+    },
+  }
+}
+
+const spillway: Target = {
+  name: 'spillway',
+  async start(port, dir) {
+    const d = join(dir, 'spillway')
+    execFileSync('mkdir', ['-p', d])
+    writeFileSync(
+      join(d, 'config.json'),
+      JSON.stringify({
+        listeners: [
+          { transport: 'tcp', host: '127.0.0.1', port },
+          { transport: 'udp', host: '127.0.0.1', port },
+        ],
+      }),
+    )
+    const proc: ChildProcess = spawn(process.execPath, [kMain, 'serve', '--config', 'config.json'], {
+      cwd: d,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let err = ''
+    await new Promise<void>((ok, fail) => {
+      proc.stderr!.on('data', (b: Buffer) => {
+        err += b.toString()
+        if (/listening transport=udp/.test(err)) ok()
+      })
+      proc.on('exit', (c) => fail(new Error(`spillway exited ${c}: ${err}`)))
+    })
+    const exited = new Promise<void>((r) => proc.on('exit', () => r()))
+    return {
+      pid: proc.pid!,
+      output: join(d, 'journal.db'),
+      stop: async () => {
+        proc.kill('SIGTERM')
+        await exited
+        return err
+      },
+    }
+  },
+}
+
+const all: Target[] = [
+  peer('rsyslog', 'rsyslog.sh', 'start', 'rs', 'messages.log', 'rsyslogd.pid'),
+  peer('syslog-ng', 'syslog-ng.sh', 'start', 'ng', 'messages.log', 'syslog-ng.pid'),
+  peer('syslog-ng-sql', 'syslog-ng.sh', 'start-sqlite', 'ngs', 'journal.db', 'syslog-ng.pid'),
+  spillway,
+]
+const targets = values.targets.split(',').map((n) => {
+  const t = all.find((x) => x.name === n)
+  if (!t) throw new Error(`unknown target ${n}`)
+  return t
+})
+
+/** Counts lines of a growing file, reading only what was appended; or rows of a *.db's messages table. */
+class Counter {
+  private off = 0
+  private n = 0
+  private fd = -1
+  private db: Database.Database | null = null
+  private readonly buf = Buffer.allocUnsafe(1 << 20)
+  private readonly path: string
+  constructor(path: string) {
+    this.path = path
+  }
+  count(): number {
+    if (this.path.endsWith('.db')) {
+      try {
+        this.db ??= new Database(this.path, { readonly: true, fileMustExist: true, timeout: 1000 })
+        this.n = (
+          this.db.prepare('SELECT coalesce(max(rowid), 0) AS n FROM messages').get() as { n: number }
+        ).n
+      } catch {
+        // not created yet
+      }
+      return this.n
+    }
+    if (this.fd < 0) {
+      if (!existsSync(this.path)) return 0
+      this.fd = openSync(this.path, 'r')
+    }
+    for (;;) {
+      const got = readSync(this.fd, this.buf, 0, this.buf.length, this.off)
+      if (got === 0) break
+      this.off += got
+      let p = -1
+      for (;;) {
+        p = this.buf.indexOf(0x0a, p + 1)
+        if (p === -1 || p >= got) break
+        this.n++
+      }
+    }
+    return this.n
+  }
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd)
+    this.db?.close()
+  }
+}
+
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(f[11]) + Number(f[12])) / 100
+}
+
+function peakRssMB(pid: number): number {
+  const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return Math.round(Number(m?.[1] ?? 0) / 1024)
+}
+
+function load(
+  port: number,
+  msgs: number,
+  conns: number,
+  udp: boolean,
+): Promise<{ secs: number; wallSecs: number; line: string }> {
+  return new Promise((ok, fail) => {
+    const args = [String(port), String(msgs), String(conns), '200', ...(udp ? ['--dgram'] : [])]
+    const t0 = performance.now()
+    const p = spawn(join(P, 'load.sh'), args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    p.stdout.on('data', (b: Buffer) => {
+      out += b.toString()
+    })
+    p.on('exit', () => {
+      const m = /time=([\d.e+-]+)/.exec(out)
+      if (!m) return fail(new Error(`loggen: ${out}`))
+      const wallSecs = (performance.now() - t0) / 1000
+      ok({ secs: Number(m[1]), wallSecs, line: out.trim().split('\n').at(-1) ?? '' })
+    })
+  })
+}
+
+interface Result {
+  target: string
+  transport: string
+  conns: number
+  msgs: number
+  acceptSecs: number
+  acceptRate: number
+  loggenSecs: number
+  diskSecs: number
+  onDisk: number
+  cpuSecs: number
+  rssMB: number
+  loopP99ms: number | null
+  loggen: string
+}
+
+async function one(t: Target, conns: number, msgs: number, udp: boolean): Promise<Result> {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-peers-'))
+  const port = await freePort()
+  const srv = await t.start(port, dir)
+  const counter = new Counter(srv.output)
+  let reader: ChildProcess | null = null
+  if (values['fts-reader'] && t === spillway) {
+    // An operator's full-text query in a loop, while the load runs (the never-block target).
+    reader = spawn('bash', [
+      '-c',
+      `while :; do sqlite3 ${srv.output} "select count(*) from messages_fts where messages_fts match 'PADDPADD'" >/dev/null 2>&1; done`,
+    ])
+  }
+  try {
+    const t0 = performance.now()
+    const l = await load(port, msgs, conns, udp)
+    let n = counter.count()
+    let last = n
+    let lastChange = performance.now()
+    // Done when all are on disk; for UDP (loss is expected) when the count stops growing for 3 s.
+    while (n < msgs && performance.now() - lastChange < (udp ? 3000 : 60_000)) {
+      await new Promise((r) => setTimeout(r, 20))
+      n = counter.count()
+      if (n !== last) {
+        last = n
+        lastChange = performance.now()
+      }
+    }
+    const diskSecs = n >= msgs ? (performance.now() - t0) / 1000 : (lastChange - t0) / 1000
+    const cpu = cpuSeconds(srv.pid)
+    const rss = peakRssMB(srv.pid)
+    reader?.kill()
+    const err = await srv.stop()
+    const p99 = /loopDelayP99ms=([\d.]+)/.exec(err)
+    return {
+      target: t.name,
+      transport: udp ? 'udp' : 'tcp',
+      conns,
+      msgs,
+      acceptSecs: round(l.wallSecs),
+      acceptRate: Math.round(msgs / l.wallSecs),
+      loggenSecs: l.secs,
+      diskSecs: round(diskSecs),
+      onDisk: n,
+      cpuSecs: round(cpu),
+      rssMB: rss,
+      loopP99ms: p99 ? Number(p99[1]) : null,
+      loggen: l.line,
+    }
+  } finally {
+    reader?.kill()
+    counter.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** The journal's own schema filled by one thread as fast as SQLite goes: the ceiling for the worker. */
+function sqliteCeiling(rows: number): number {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-ceiling-'))
+  try {
+    const db = new Database(join(dir, 'journal.db'))
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = FULL') // as the server's default
+    db.exec(kSchema)
+    db.exec(kFullTextSchema) // full-text deferred, as in the server: no insert trigger
+    const insert = db.prepare(
+      `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
+         transport, orig_len, parse_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    // A loggen line, parsed once: the ceiling measures SQLite, not the parser.
+    const p = new ParsedMessage()
+    parseSyslog(
+      `<38>2026-11-23T14:18:38 localhost prg00000[1234]: seq: 0000000000, thread: 0000, runid: 1795443518, stamp: 2026-11-23T14:18:38 ${'PADD'.repeat(18)}`,
+      Date.now(),
+      p,
+    )
+    const fill = db.transaction((from: number, count: number) => {
+      for (let i = from; i < from + count; i++) {
+        insert.run(
+          Date.now(),
+          p.ts,
+          p.facility,
+          p.severity,
+          p.host,
+          p.app,
+          p.procid,
+          p.msgid,
+          p.sd,
+          `${p.msg} ${i}`,
+          '127.0.0.1:40000',
+          'tcp',
+          null,
+          0,
+        )
+      }
+    })
+    const t0 = performance.now()
+    for (let i = 0; i < rows; i += 10_000) fill(i, Math.min(10_000, rows - i))
+    const rate = rows / ((performance.now() - t0) / 1000)
+    db.close()
+    return Math.round(rate)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]!
+}
+
+function emit(o: object): void {
+  process.stdout.write(`${JSON.stringify({ ...o, node: process.version })}\n`)
+}
+
+const plan: [number, boolean, number][] = values.conns.split(',').map((c) => [Number(c), false, N])
+if (Number(values.udp) > 0) plan.push([1, true, Number(values.udp)])
+const results: Result[] = []
+for (const [conns, udp, msgs] of plan) {
+  for (let r = 0; r < runs; r++) {
+    // Interleave targets within each round, so drift on a shared machine hits all of them alike.
+    for (const t of targets) {
+      const res = await one(t, conns, msgs, udp)
+      emit({ bench: 'peers', run: r + 1, ...res })
+      results.push(res)
+    }
+  }
+}
+const ceilingRows = Number(values['ceiling-rows'])
+const ceiling = ceilingRows > 0 ? sqliteCeiling(ceilingRows) : 0
+if (ceiling > 0) emit({ bench: 'sqlite-ceiling', rows: ceilingRows, rowsPerSec: ceiling })
+
+const head = [
+  'transport',
+  'conns',
+  'target',
+  'accept msgs/s',
+  'on disk s',
+  'on disk',
+  'cpu s',
+  'RSS MB',
+  'loop p99 ms',
+  'spillway accept time ÷ this',
+  'spillway on-disk time ÷ this',
+]
+process.stdout.write(`\nmedians of ${runs} run(s); loggen, 200-byte messages, ${N} per TCP run\n`)
+process.stdout.write(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|\n`)
+for (const [conns, udp] of plan) {
+  const group = results.filter((x) => x.conns === conns && (x.transport === 'udp') === udp)
+  const med = (name: string, k: keyof Result) =>
+    median(group.filter((x) => x.target === name).map((x) => x[k] as number))
+  const sw = targets.includes(spillway)
+  for (const t of targets) {
+    const row = [
+      udp ? 'udp' : 'tcp',
+      String(conns),
+      t.name,
+      `${Math.round(med(t.name, 'acceptRate') / 1000)}k`,
+      med(t.name, 'diskSecs').toFixed(2),
+      udp ? `${((100 * med(t.name, 'onDisk')) / group[0]!.msgs).toFixed(1)}%` : String(med(t.name, 'onDisk')),
+      med(t.name, 'cpuSecs').toFixed(2),
+      String(med(t.name, 'rssMB')),
+      t === spillway ? String(med(t.name, 'loopP99ms')) : '',
+      sw ? (med('spillway', 'acceptSecs') / med(t.name, 'acceptSecs')).toFixed(2) : '',
+      sw ? (med('spillway', 'diskSecs') / med(t.name, 'diskSecs')).toFixed(2) : '',
+    ]
+    process.stdout.write(`| ${row.join(' | ')} |\n`)
+  }
+}
+if (ceiling > 0) {
+  const swRate = median(
+    results.filter((x) => x.target === 'spillway' && x.transport === 'tcp').map((x) => x.msgs / x.diskSecs),
+  )
+  process.stdout.write(
+    `\nSQLite ceiling for the journal schema: ${Math.round(ceiling / 1000)}k rows/s; Spillway journaled ${Math.round(swRate / 1000)}k rows/s end to end (${Math.round((100 * swRate) / ceiling)}% of it)\n`,
+  )
+}
