@@ -7,11 +7,12 @@
 //   [--threshold BYTES] [--octet] [--udp N] [--config '{"journal":{"fullText":false}}']
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
+import { cpuSeconds, median, round } from './bench-util.js'
 import { tcpLoad, udpLoad } from './loadgen.js'
 
 const { values } = parseArgs({
@@ -76,11 +77,6 @@ async function startServer(
   return { proc, ...ports, err: () => err }
 }
 
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100 // utime + stime, in clock ticks of 1/100 s
-}
-
 async function waitRows(
   dbPath: string,
   n: number,
@@ -140,15 +136,6 @@ async function one(transport: 'tcp' | 'udp', conns: number, msgs: number): Promi
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
 }
 
 const all: Result[][] = []

@@ -32,6 +32,7 @@ import Database from 'better-sqlite3'
 import { ParsedMessage, parseSyslog } from '../src/journal/parse.js'
 import { kFullTextSchema, kSchema } from '../src/journal/schema.js'
 import { freePort } from '../test/helpers/peers.js'
+import { cpuSeconds, median, peakRssMB, round } from './bench-util.js'
 
 const { values } = parseArgs({
   options: {
@@ -174,16 +175,6 @@ class Counter {
     if (this.fd >= 0) closeSync(this.fd)
     this.db?.close()
   }
-}
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
-}
-
-function peakRssMB(pid: number): number {
-  const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return Math.round(Number(m?.[1] ?? 0) / 1024)
 }
 
 function load(
@@ -329,15 +320,6 @@ function sqliteCeiling(rows: number): number {
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]!
 }
 
 function emit(o: object): void {

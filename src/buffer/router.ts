@@ -28,6 +28,16 @@ export interface Lane {
   batchSlot: number
 }
 
+/** The lane fields, initialised; connections and UDP listeners extend it. */
+export class LaneState implements Omit<Lane, 'prefix'> {
+  memBytes = 0
+  spilling = false
+  spoolSeg = 0
+  spoolOff = 0
+  batchId = 0
+  batchSlot = 0
+}
+
 export interface BatchSink {
   postBatch(id: number, buf: Buffer, len: number): void
 }

@@ -2,25 +2,20 @@
 // One object per connection; its handlers are bound once here, never per message.
 
 import type { Socket } from 'node:net'
-import type { Lane, Router } from '../buffer/router.js'
+import { type Lane, LaneState, type Router } from '../buffer/router.js'
 import { Framer, type FrameSink, type FramingCounters } from '../framing/framer.js'
 import { connPrefix } from '../spool/record.js'
 
-export class TcpConn implements FrameSink, Lane {
+export class TcpConn extends LaneState implements FrameSink, Lane {
   readonly socket: Socket
   readonly peer: string
   readonly framer: Framer
   prefix: Buffer
-  memBytes = 0
-  spilling = false
-  spoolSeg = 0
-  spoolOff = 0
-  batchId = 0
-  batchSlot = 0
   private readonly router: Router
   readonly onData: (chunk: Buffer) => void
 
   constructor(socket: Socket, router: Router, maxMessageBytes: number, counters: FramingCounters) {
+    super()
     this.socket = socket
     this.router = router
     this.peer = formatPeer(socket.remoteAddress, socket.remotePort)

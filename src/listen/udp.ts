@@ -3,7 +3,7 @@
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import { isIPv6 } from 'node:net'
-import type { Lane, Router } from '../buffer/router.js'
+import { type Lane, LaneState, type Router } from '../buffer/router.js'
 import type { ListenerConfig } from '../config/load.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
@@ -11,15 +11,9 @@ import type { Counters } from '../metrics/counters.js'
 import { connPrefix } from '../spool/record.js'
 import { formatPeer } from './conn.js'
 
-export class UdpListener implements Lane {
+export class UdpListener extends LaneState implements Lane {
   readonly config: ListenerConfig
   prefix: Buffer = Buffer.alloc(0)
-  memBytes = 0
-  spilling = false
-  spoolSeg = 0
-  spoolOff = 0
-  batchId = 0
-  batchSlot = 0
   private readonly socket: Socket
   private readonly router: Router
   private readonly counters: Counters
@@ -36,6 +30,7 @@ export class UdpListener implements Lane {
     maxMessageBytes: number,
     recvBufferBytes: number,
   ) {
+    super()
     this.config = config
     this.recvBufferBytes = recvBufferBytes
     this.router = router
