@@ -7,6 +7,7 @@ import { Router } from './buffer/router.js'
 import type { Config } from './config/load.js'
 import { ErrorCodes, SpillwayError } from './errors.js'
 import { JournalClient } from './journal/client.js'
+import { ConnectionGate } from './listen/gate.js'
 import { TcpListener } from './listen/tcp.js'
 import { UdpListener } from './listen/udp.js'
 import { logEvent } from './log.js'
@@ -27,6 +28,7 @@ export interface Bound {
 export class Server {
   readonly config: Config
   readonly counters = new Counters()
+  readonly gate: ConnectionGate
   bound: Bound[] = []
   private journal: JournalClient | null = null
   private spool: SpoolWriter | null = null
@@ -38,6 +40,7 @@ export class Server {
 
   constructor(config: Config) {
     this.config = config
+    this.gate = new ConnectionGate(config.limits.maxConnections, config.limits.maxConnectionsPerSource)
   }
 
   async start(): Promise<void> {
@@ -85,8 +88,8 @@ export class Server {
     for (const l of cfg.listeners) {
       const listener =
         l.transport === 'tcp'
-          ? new TcpListener(l, router, this.counters, max)
-          : new UdpListener(l, router, this.counters, max, cfg.udp.recvBufferBytes)
+          ? new TcpListener(l, router, this.counters, cfg.limits, this.gate)
+          : new UdpListener(l, router, this.counters, max, cfg.udp.recvBufferBytes, this.gate)
       this.listeners.push(listener)
       const bound = await listener.listen()
       this.bound.push({ transport: l.transport, host: bound.host, port: bound.port })
@@ -100,6 +103,9 @@ export class Server {
     const mem = process.memoryUsage()
     return {
       ...this.counters.snapshot(),
+      connections_refused_max_total: this.gate.refused.max_connections,
+      connections_refused_per_source_total: this.gate.refused.max_connections_per_source,
+      refused_not_allowed_total: this.gate.refused.not_allowed,
       spool_bytes_written_total: this.spool?.bytesWritten ?? 0,
       connections_open: this.listeners.reduce((n, l) => n + (l instanceof TcpListener ? l.conns.size : 0), 0),
       rss_bytes: mem.rss,

@@ -7,11 +7,18 @@ export interface ListenerConfig {
   transport: 'tcp' | 'udp'
   host: string
   port: number
+  allow: string[]
 }
 
 export interface Config {
   listeners: ListenerConfig[]
-  limits: { maxMessageBytes: number }
+  limits: {
+    maxMessageBytes: number
+    maxConnections: number
+    maxConnectionsPerSource: number
+    idleTimeoutSeconds: number
+    keepAliveSeconds: number
+  }
   parse: { timezone: string }
   udp: { recvBufferBytes: number }
   spool: { dir: string; thresholdBytes: number; segmentBytes: number }
@@ -132,6 +139,17 @@ function value(field: Field, v: unknown, path: string, errors: string[]): unknow
       if (typeof v !== 'number' || !Number.isInteger(v) || v < field.min || v > field.max) {
         errors.push(`${path} must be an integer from ${field.min} to ${field.max}, got ${describe(v)}`)
       }
+      return v
+    case 'strings':
+      if (v === undefined) return [...field.default]
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+        errors.push(`${path} must be an array of strings, got ${describe(v)}`)
+        return []
+      }
+      v.forEach((x: string, i: number) => {
+        const problem = field.check?.(x) ?? null
+        if (problem !== null) errors.push(`${path}[${i}] ${problem}`)
+      })
       return v
     case 'boolean':
       if (v === undefined) return field.default

@@ -7,9 +7,11 @@ export type Field =
   | { kind: 'integer'; default: number; min: number; max: number; doc: string }
   | { kind: 'enum'; default: string; values: readonly string[]; doc: string }
   | { kind: 'boolean'; default: boolean; doc: string }
+  | { kind: 'strings'; default: readonly string[]; doc: string; check?: (v: string) => string | null }
   | { kind: 'object'; fields: Record<string, Field>; doc: string }
   | { kind: 'array'; item: Record<string, Field>; default: readonly Record<string, unknown>[]; doc: string }
 
+import { isIP } from 'node:net'
 import { checkZone } from '../journal/zone.js'
 
 const KiB = 1024
@@ -29,6 +31,14 @@ export const configSchema: Record<string, Field> = {
       transport: { kind: 'enum', values: ['tcp', 'udp'], default: 'tcp', doc: '"tcp" or "udp".' },
       host: { kind: 'string', default: '127.0.0.1', doc: 'Address to bind; "0.0.0.0" or "::" for all.' },
       port: { kind: 'integer', min: 0, max: 65535, default: kDefaultPort, doc: 'Port; 0 picks a free one.' },
+      allow: {
+        kind: 'strings',
+        default: [],
+        doc:
+          'Source addresses allowed to send, as CIDR ranges ("10.0.0.0/8", "2001:db8::/32") or single ' +
+          'addresses; empty = everyone. Others are closed at accept (TCP) or dropped (UDP), and counted.',
+        check: cidrProblem,
+      },
     },
   },
   limits: {
@@ -43,6 +53,34 @@ export const configSchema: Record<string, Field> = {
         doc:
           'Longest message kept. A longer one is cut to this size, journaled once with its original length ' +
           'in orig_len, and counted; the rest of its frame is skipped, never turned into a message of its own.',
+      },
+      maxConnections: {
+        kind: 'integer',
+        min: 1,
+        max: 1_000_000,
+        default: 10_000,
+        doc: 'Open TCP connections at once, over all listeners; one more is closed at accept and counted.',
+      },
+      maxConnectionsPerSource: {
+        kind: 'integer',
+        min: 1,
+        max: 1_000_000,
+        default: 1000,
+        doc: 'Open TCP connections at once from one source address.',
+      },
+      idleTimeoutSeconds: {
+        kind: 'integer',
+        min: 0,
+        max: 7 * 86_400,
+        default: 3600,
+        doc: 'A TCP connection that sends nothing for this long is closed (what it sent is kept); 0 = never.',
+      },
+      keepAliveSeconds: {
+        kind: 'integer',
+        min: 0,
+        max: 86_400,
+        default: 60,
+        doc: 'TCP keepalive probes after this much silence, so half-open connections are found; 0 = off.',
       },
     },
   },
@@ -143,4 +181,16 @@ export const configSchema: Record<string, Field> = {
       },
     },
   },
+}
+
+/** Why a string is not an address or CIDR range, or null. */
+export function cidrProblem(v: string): string | null {
+  const [addr = '', bits, extra] = v.split('/')
+  const family = isIP(addr)
+  const max = family === 4 ? 32 : 128
+  if (family === 0 || extra !== undefined) return `must be an address or CIDR range, got ${JSON.stringify(v)}`
+  if (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= max)) {
+    return `has a prefix length outside 0-${max}: ${JSON.stringify(v)}`
+  }
+  return null
 }

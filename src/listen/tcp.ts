@@ -1,12 +1,20 @@
 // TCP listener: accepts connections and drains them as fast as the kernel hands data over. A socket is
 // never paused for the journal's sake; what the journal cannot take yet goes to the spool.
 
+import type { BlockList } from 'node:net'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Router } from '../buffer/router.js'
 import type { ListenerConfig } from '../config/load.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
 import type { Counters } from '../metrics/counters.js'
 import { TcpConn } from './conn.js'
+import { allowList, type ConnectionGate } from './gate.js'
+
+export interface TcpLimits {
+  maxMessageBytes: number
+  idleTimeoutSeconds: number
+  keepAliveSeconds: number
+}
 
 export class TcpListener {
   readonly config: ListenerConfig
@@ -14,14 +22,26 @@ export class TcpListener {
   private readonly server: Server
   private readonly router: Router
   private readonly counters: Counters
-  private readonly maxMessageBytes: number
+  private readonly limits: TcpLimits
+  private readonly gate: ConnectionGate
+  private readonly allow: BlockList | null
+  private readonly name: string
   private stopping = false
 
-  constructor(config: ListenerConfig, router: Router, counters: Counters, maxMessageBytes: number) {
+  constructor(
+    config: ListenerConfig,
+    router: Router,
+    counters: Counters,
+    limits: TcpLimits,
+    gate: ConnectionGate,
+  ) {
     this.config = config
     this.router = router
     this.counters = counters
-    this.maxMessageBytes = maxMessageBytes
+    this.limits = limits
+    this.gate = gate
+    this.allow = allowList(config.allow)
+    this.name = `tcp ${config.host}:${config.port}`
     this.server = createServer({ noDelay: true }, (s) => this.accept(s))
   }
 
@@ -44,9 +64,23 @@ export class TcpListener {
   }
 
   private accept(socket: Socket): void {
-    const conn = new TcpConn(socket, this.router, this.maxMessageBytes, this.counters.framing)
+    const address = socket.remoteAddress ?? ''
+    if (this.stopping || this.gate.admit(address, this.allow, this.name) !== null) {
+      socket.destroy()
+      return
+    }
+    const conn = new TcpConn(socket, this.router, this.limits.maxMessageBytes, this.counters.framing)
     this.conns.add(conn)
     this.counters.connectionsOpened++
+    if (this.limits.keepAliveSeconds > 0) socket.setKeepAlive(true, this.limits.keepAliveSeconds * 1000)
+    if (this.limits.idleTimeoutSeconds > 0) {
+      socket.setTimeout(this.limits.idleTimeoutSeconds * 1000, () => {
+        // Silent for too long: what it sent is kept (an unfinished last line too, as at EOF).
+        this.counters.idleTimeouts++
+        conn.framer.finish(conn, true)
+        socket.destroy()
+      })
+    }
     socket.on('data', conn.onData)
     socket.on('end', () => {
       // The peer finished sending: its last frame may lack a terminator (nc without a final newline).
@@ -59,11 +93,11 @@ export class TcpListener {
       conn.framer.finish(conn, true)
     })
     socket.on('close', () => {
+      this.gate.release(address)
       this.router.closeLane(conn)
       this.conns.delete(conn)
       this.counters.connectionsClosed++
     })
-    if (this.stopping) socket.destroy()
   }
 
   /**

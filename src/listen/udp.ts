@@ -2,7 +2,7 @@
 // the message; a datagram longer than limits.maxMessageBytes is cut and flagged like a TCP frame.
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
-import { isIPv6 } from 'node:net'
+import { type BlockList, isIPv6 } from 'node:net'
 import { type Lane, LaneState, type Router } from '../buffer/router.js'
 import type { ListenerConfig } from '../config/load.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
@@ -10,6 +10,7 @@ import { logEvent } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import { connPrefix } from '../spool/record.js'
 import { formatPeer } from './conn.js'
+import { allowed, allowList, type ConnectionGate, RefusalReason } from './gate.js'
 
 export class UdpListener extends LaneState implements Lane {
   readonly config: ListenerConfig
@@ -22,6 +23,9 @@ export class UdpListener extends LaneState implements Lane {
   private lastPort = -1
 
   private readonly recvBufferBytes: number
+  private readonly gate: ConnectionGate
+  private readonly allow: BlockList | null
+  private readonly name: string
 
   constructor(
     config: ListenerConfig,
@@ -29,9 +33,13 @@ export class UdpListener extends LaneState implements Lane {
     counters: Counters,
     maxMessageBytes: number,
     recvBufferBytes: number,
+    gate: ConnectionGate,
   ) {
     super()
     this.config = config
+    this.gate = gate
+    this.allow = allowList(config.allow)
+    this.name = `udp ${config.host}:${config.port}`
     this.recvBufferBytes = recvBufferBytes
     this.router = router
     this.counters = counters
@@ -77,6 +85,10 @@ export class UdpListener extends LaneState implements Lane {
   }
 
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.allow !== null && !allowed(this.allow, rinfo.address)) {
+      this.gate.refuse(RefusalReason.notAllowed, rinfo.address, this.name, 0)
+      return
+    }
     let end = msg.length
     while (end > 0 && (msg[end - 1] === 0x0a || msg[end - 1] === 0x0d)) end--
     if (end === 0) {

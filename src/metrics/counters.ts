@@ -14,6 +14,7 @@ export class Counters {
   connectionsOpened = 0
   connectionsClosed = 0
   connectionErrors = 0
+  idleTimeouts = 0
   udpEmpty = 0
   udpTruncated = 0
 
@@ -33,6 +34,7 @@ export class Counters {
       connections_opened_total: this.connectionsOpened,
       connections_closed_total: this.connectionsClosed,
       connection_errors_total: this.connectionErrors,
+      idle_timeouts_total: this.idleTimeouts,
     }
   }
 }

@@ -28,8 +28,8 @@ test('the README documents every config key', (t) => {
 test('defaults: TCP and UDP on 127.0.0.1:5140, ./spool, ./journal.db', (t) => {
   const d = defaults()
   t.deepEqual(d.listeners, [
-    { transport: 'tcp', host: '127.0.0.1', port: 5140 },
-    { transport: 'udp', host: '127.0.0.1', port: 5140 },
+    { transport: 'tcp', host: '127.0.0.1', port: 5140, allow: [] },
+    { transport: 'udp', host: '127.0.0.1', port: 5140, allow: [] },
   ])
   t.is(d.spool.dir, 'spool')
   t.is(d.journal.path, 'journal.db')
@@ -39,7 +39,7 @@ test('a partial config keeps the defaults of the keys it leaves out', (t) => {
   const c = validate({ spool: { thresholdBytes: 0 }, listeners: [{ transport: 'udp', port: 514 }] }, 'c.json')
   t.is(c.spool.thresholdBytes, 0)
   t.is(c.spool.dir, 'spool')
-  t.deepEqual(c.listeners, [{ transport: 'udp', host: '127.0.0.1', port: 514 }])
+  t.deepEqual(c.listeners, [{ transport: 'udp', host: '127.0.0.1', port: 514, allow: [] }])
 })
 
 test('unknown keys and wrong types are rejected, every one named by its path', (t) => {
@@ -77,4 +77,23 @@ test('parse.timezone must be a zone this runtime knows', (t) => {
   t.throws(() => validate({ parse: { timezone: 'Mars/Base' } }, 'c.json'), {
     message: 'c.json: parse.timezone must be "local", "UTC" or an IANA time zone name, got "Mars/Base"',
   })
+})
+
+test('listeners[].allow takes addresses and CIDR ranges, and names a bad one', (t) => {
+  const ok = validate(
+    { listeners: [{ transport: 'tcp', allow: ['10.0.0.0/8', '192.0.2.1', '2001:db8::/32'] }] },
+    'c.json',
+  )
+  t.deepEqual(ok.listeners[0]!.allow, ['10.0.0.0/8', '192.0.2.1', '2001:db8::/32'])
+  const err = t.throws(() =>
+    validate({ listeners: [{ transport: 'tcp', allow: ['10.0.0.0/33', 'example.com', 7] }] }, 'c.json'),
+  )
+  t.is(err!.message, 'c.json: listeners[0].allow must be an array of strings, got an array')
+  const err2 = t.throws(() =>
+    validate({ listeners: [{ transport: 'tcp', allow: ['10.0.0.0/33', 'example.com'] }] }, 'c.json'),
+  )
+  t.deepEqual(err2!.message.split('\n'), [
+    'c.json: listeners[0].allow[0] has a prefix length outside 0-32: "10.0.0.0/33"',
+    'c.json: listeners[0].allow[1] must be an address or CIDR range, got "example.com"',
+  ])
 })

@@ -59,7 +59,7 @@ export async function startServer(t: ExecutionContext, opts: ServerOptions = {})
     proc.stderr!.on('data', (d: Buffer) => {
       err += d.toString()
       for (const m of err.matchAll(/listening transport=(tcp|udp) host=\S+ port=(\d+)/g)) {
-        found[m[1] as 'tcp' | 'udp'] = Number(m[2])
+        found[m[1] as 'tcp' | 'udp'] ??= Number(m[2]) // the first listener of each transport
       }
       const wantUdp = (config.listeners as { transport: string }[]).some((l) => l.transport === 'udp')
       if (found.tcp !== undefined && (found.udp !== undefined || !wantUdp))
