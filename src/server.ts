@@ -1,7 +1,7 @@
 // Wires the stages together: listeners -> framing -> router (connection buffer) -> spool -> journal.
 // This module runs on the socket thread; SQLite runs only in the journal worker (journal/worker.ts).
 
-import { accessSync, constants, mkdirSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Router } from './buffer/router.js'
 import type { Config } from './config/load.js'
@@ -12,7 +12,7 @@ import { TcpListener } from './listen/tcp.js'
 import { UdpListener } from './listen/udp.js'
 import { logEvent } from './log.js'
 import { Counters } from './metrics/counters.js'
-import { listSegments } from './spool/segment.js'
+import { listSegments, segmentPath } from './spool/segment.js'
 import { SpoolWriter } from './spool/writer.js'
 
 const kStatsIntervalMs = 2000
@@ -61,8 +61,21 @@ export class Server {
     const onDisk = listSegments(cfg.spool.dir)
     const firstSeg = Math.max(ready.cursorSeg, onDisk.at(-1) ?? 0) + 1
     const spool = new SpoolWriter(cfg.spool.dir, firstSeg, cfg.spool.segmentBytes)
+    // A backlog left by an earlier run counts against spool.maxBytes until it is replayed.
+    for (const seg of onDisk)
+      if (seg >= ready.cursorSeg) spool.adopt(seg, statSync(segmentPath(cfg.spool.dir, seg)).size)
     this.spool = spool
-    const router = new Router(cfg.spool.thresholdBytes, spool, journal, this.counters)
+    const router = new Router(
+      {
+        threshold: cfg.spool.thresholdBytes,
+        memoryBytes: cfg.limits.memoryBytes,
+        spoolMaxBytes: cfg.spool.maxBytes,
+        whenFull: cfg.spool.whenFull,
+      },
+      spool,
+      journal,
+      this.counters,
+    )
     router.setCursor(ready.cursorSeg, ready.cursorOff)
     this.router = router
     spool.onWritten = (seg, off) => journal.postSpooled(seg, off)
@@ -109,6 +122,8 @@ export class Server {
       spool_bytes_written_total: this.spool?.bytesWritten ?? 0,
       connections_open: this.listeners.reduce((n, l) => n + (l instanceof TcpListener ? l.conns.size : 0), 0),
       rss_bytes: mem.rss,
+      spool_backlog_bytes: this.spool?.backlog ?? 0,
+      memory_buffered_bytes: this.router?.memTotal ?? 0,
       event_loop_delay_p99_ms: Math.max(0, this.loopDelay.percentile(99) / 1e6 - kLoopResolutionMs),
       event_loop_delay_max_ms: Math.max(0, this.loopDelay.max / 1e6 - kLoopResolutionMs),
     }

@@ -26,6 +26,9 @@ export interface Lane {
   spoolOff: number
   batchId: number
   batchSlot: number
+  /** TCP only: stop and restart reading the socket, so the sender's TCP waits (spool full, "block"). */
+  pauseReading?(): void
+  resumeReading?(): void
 }
 
 /** The lane fields, initialised; connections and UDP listeners extend it. */
@@ -38,6 +41,17 @@ export class LaneState implements Omit<Lane, 'prefix'> {
   batchSlot = 0
 }
 
+export interface Bounds {
+  /** Per lane: memory bytes before its records go to the spool (spool.thresholdBytes). */
+  threshold: number
+  /** All lanes together: memory bytes before any lane's records go to the spool (limits.memoryBytes). */
+  memoryBytes: number
+  /** Unjournaled spool bytes; 0 = no quota (spool.maxBytes). */
+  spoolMaxBytes: number
+  /** What happens to a record when the spool is full: pause the sender, or drop it (spool.whenFull). */
+  whenFull: 'block' | 'drop'
+}
+
 export interface BatchSink {
   postBatch(id: number, buf: Buffer, len: number): void
 }
@@ -46,7 +60,12 @@ const kBatchBytes = 256 * 1024
 
 export class Router {
   readonly threshold: number
+  readonly bounds: Bounds
   readonly spool: SpoolWriter
+  /** Memory-lane bytes posted or pending, not yet committed, over all lanes. */
+  memTotal = 0
+  private readonly paused = new Set<Lane>()
+  private fullEpisode = false
   readonly counters: Counters
   /** Journal position: everything in the spool before (cursorSeg, cursorOff) is committed. */
   cursorSeg = 0
@@ -65,8 +84,9 @@ export class Router {
   private flushQueued = false
   private readonly flushBound = () => this.flush()
 
-  constructor(threshold: number, spool: SpoolWriter, journal: BatchSink, counters: Counters) {
-    this.threshold = threshold
+  constructor(bounds: Bounds, spool: SpoolWriter, journal: BatchSink, counters: Counters) {
+    this.bounds = bounds
+    this.threshold = bounds.threshold
     this.spool = spool
     this.journal = journal
     this.counters = counters
@@ -89,7 +109,10 @@ export class Router {
       if (this.spillingLanes === 0 && this.threshold > 0)
         logEvent('spill-end', { reason: 'journal caught up' })
     }
-    if (!lane.spilling && lane.memBytes + room > this.threshold) {
+    if (
+      !lane.spilling &&
+      (lane.memBytes + room > this.threshold || this.memTotal + room > this.bounds.memoryBytes)
+    ) {
       lane.spilling = true
       if (this.spillingLanes++ === 0 && this.threshold > 0) {
         logEvent('spill-start', {
@@ -102,6 +125,13 @@ export class Router {
     }
     if (lane.spilling) {
       const spool = this.spool
+      if (
+        this.bounds.spoolMaxBytes > 0 &&
+        spool.backlog + room > this.bounds.spoolMaxBytes &&
+        !this.spoolFull(lane)
+      ) {
+        return // dropped, and counted
+      }
       spool.reserve(room)
       const end2 = this.encoder.encode(spool.buf, spool.len, this.now, lane.prefix, buf, start, end, origLen)
       lane.spoolSeg = spool.seg
@@ -117,6 +147,7 @@ export class Router {
       this.batchLen = this.encoder.encode(this.batch, before, this.now, lane.prefix, buf, start, end, origLen)
       const used = this.batchLen - before
       lane.memBytes += used
+      this.memTotal += used
       if (lane.batchId !== this.batchId) {
         lane.batchId = this.batchId
         lane.batchSlot = this.batchLanes.length
@@ -145,12 +176,56 @@ export class Router {
       const b = this.inflight.get(id)
       if (b === undefined) continue
       this.inflight.delete(id)
-      for (let i = 0; i < b.lanes.length; i++) b.lanes[i]!.memBytes -= b.bytes[i]!
+      for (let i = 0; i < b.lanes.length; i++) {
+        b.lanes[i]!.memBytes -= b.bytes[i]!
+        this.memTotal -= b.bytes[i]!
+      }
     }
+  }
+
+  /**
+   * The spool is at spool.maxBytes. "block": the lane's socket stops being read, so its sender's TCP
+   * waits; this record is still written (the quota can be passed by what one read held, per paused
+   * connection). "drop", or a lane that cannot wait (UDP): the record is dropped and counted.
+   * Returns whether the record is to be written.
+   */
+  private spoolFull(lane: Lane): boolean {
+    if (!this.fullEpisode) {
+      this.fullEpisode = true
+      logEvent('spool-full', {
+        backlogBytes: this.spool.backlog,
+        limit: this.bounds.spoolMaxBytes,
+        policy: this.bounds.whenFull,
+      })
+    }
+    if (this.bounds.whenFull === 'block' && lane.pauseReading !== undefined) {
+      if (!this.paused.has(lane)) {
+        this.paused.add(lane)
+        lane.pauseReading()
+        this.counters.pausedForSpool++
+      }
+      return true
+    }
+    this.counters.droppedSpoolFull++
+    return false
+  }
+
+  /** The journal freed spool space: resume paused senders once the backlog is below 90 % of the quota. */
+  private spoolFreed(): void {
+    if (!this.fullEpisode || this.spool.backlog > this.bounds.spoolMaxBytes * 0.9) return
+    this.fullEpisode = false
+    logEvent('spool-full-end', {
+      backlogBytes: this.spool.backlog,
+      resumed: this.paused.size,
+      droppedTotal: this.counters.droppedSpoolFull,
+    })
+    for (const lane of this.paused) lane.resumeReading?.()
+    this.paused.clear()
   }
 
   /** A connection closed; its lane no longer counts as spilling (its records stay where they are). */
   closeLane(lane: Lane): void {
+    this.paused.delete(lane)
     if (!lane.spilling) return
     lane.spilling = false
     if (--this.spillingLanes === 0 && this.threshold > 0)
@@ -160,6 +235,8 @@ export class Router {
   setCursor(seg: number, off: number): void {
     this.cursorSeg = seg
     this.cursorOff = off
+    this.spool.journaledTo(seg, off)
+    this.spoolFreed()
   }
 
   private caughtUp(lane: Lane): boolean {

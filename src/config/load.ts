@@ -14,6 +14,7 @@ export interface Config {
   listeners: ListenerConfig[]
   limits: {
     maxMessageBytes: number
+    memoryBytes: number
     maxConnections: number
     maxConnectionsPerSource: number
     idleTimeoutSeconds: number
@@ -21,7 +22,13 @@ export interface Config {
   }
   parse: { timezone: string }
   udp: { recvBufferBytes: number }
-  spool: { dir: string; thresholdBytes: number; segmentBytes: number }
+  spool: {
+    dir: string
+    thresholdBytes: number
+    maxBytes: number
+    whenFull: 'block' | 'drop'
+    segmentBytes: number
+  }
   journal: { path: string; batchRows: number; synchronous: 'full' | 'normal'; fullText: boolean }
 }
 

@@ -54,6 +54,15 @@ export const configSchema: Record<string, Field> = {
           'Longest message kept. A longer one is cut to this size, journaled once with its original length ' +
           'in orig_len, and counted; the rest of its frame is skipped, never turned into a message of its own.',
       },
+      memoryBytes: {
+        kind: 'integer',
+        min: 1 * MiB,
+        max: 64 * 1024 * MiB,
+        default: 256 * MiB,
+        doc:
+          "All connections together: bytes held in memory, not yet journaled, before any connection's " +
+          'messages go to the spool, so many connections cannot add up their thresholds past this.',
+      },
       maxConnections: {
         kind: 'integer',
         min: 1,
@@ -138,6 +147,24 @@ export const configSchema: Record<string, Field> = {
         doc:
           'Per connection: bytes held in memory, not yet journaled, before its messages go to the spool. ' +
           '0 = durable mode: every message is written to the spool before it is journaled.',
+      },
+      maxBytes: {
+        kind: 'integer',
+        min: 0,
+        max: Number.MAX_SAFE_INTEGER,
+        default: 8 * 1024 * MiB,
+        doc:
+          'Spool quota: bytes spooled and not yet journaled (a backlog from an earlier run included); ' +
+          '0 = no quota. When it is reached, spool.whenFull applies.',
+      },
+      whenFull: {
+        kind: 'enum',
+        values: ['block', 'drop'],
+        default: 'block',
+        doc:
+          '"block": stop reading the TCP connections whose messages would be spooled, so their senders ' +
+          'wait (TCP pushes back); read again below 90 % of the quota. "drop": discard those messages. ' +
+          'UDP cannot be pushed back: its messages are dropped either way. Both are counted and logged.',
       },
       segmentBytes: {
         kind: 'integer',

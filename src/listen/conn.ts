@@ -27,6 +27,14 @@ export class TcpConn extends LaneState implements FrameSink, Lane {
     }
   }
 
+  pauseReading(): void {
+    this.socket.pause()
+  }
+
+  resumeReading(): void {
+    this.socket.resume()
+  }
+
   onFrame(buf: Buffer, start: number, end: number, origLen: number): void {
     this.router.route(this, buf, start, end, origLen)
   }

@@ -15,6 +15,10 @@ export class Counters {
   connectionsClosed = 0
   connectionErrors = 0
   idleTimeouts = 0
+  /** Records dropped because the spool was full (policy "drop", or UDP). */
+  droppedSpoolFull = 0
+  /** Connections paused because the spool was full (policy "block"). */
+  pausedForSpool = 0
   udpEmpty = 0
   udpTruncated = 0
 
@@ -35,6 +39,8 @@ export class Counters {
       connections_closed_total: this.connectionsClosed,
       connection_errors_total: this.connectionErrors,
       idle_timeouts_total: this.idleTimeouts,
+      dropped_spool_full_total: this.droppedSpoolFull,
+      paused_spool_full_total: this.pausedForSpool,
     }
   }
 }

@@ -42,6 +42,10 @@ export class SpoolWriter {
   /** Called after each completed write with the end of what is on disk. */
   onWritten: (seg: number, off: number) => void = noop
   bytesWritten = 0
+  /** Bytes appended and not yet journaled (pending ones included): what spool.maxBytes bounds. */
+  backlog = 0
+  private onDisk = 0
+  private readonly segBytes = new Map<number, number>()
   private fd = -1
   private fdSeg = -1
   private needOpen = true
@@ -83,8 +87,32 @@ export class SpoolWriter {
 
   /** Records that the caller encoded up to buf[end]. */
   commit(end: number): void {
-    this.off += end - this.len
+    const n = end - this.len
+    this.off += n
     this.len = end
+    this.segBytes.set(this.seg, (this.segBytes.get(this.seg) ?? 0) + n)
+    this.onDisk += n
+    this.backlog += n
+  }
+
+  /** A segment left by an earlier run, still to be replayed: it counts against spool.maxBytes. */
+  adopt(seg: number, bytes: number): void {
+    this.segBytes.set(seg, bytes)
+    this.onDisk += bytes
+  }
+
+  /**
+   * The journal committed up to (seg, off): segments before seg are deleted by the worker, and the
+   * backlog is what remains from (seg, off) on.
+   */
+  journaledTo(seg: number, off: number): void {
+    for (const [s, bytes] of this.segBytes) {
+      if (s < seg) {
+        this.onDisk -= bytes
+        this.segBytes.delete(s)
+      }
+    }
+    this.backlog = this.onDisk - (this.segBytes.has(seg) ? off : 0)
   }
 
   /**
