@@ -12,6 +12,7 @@ import { TcpListener } from './listen/tcp.js'
 import { UdpListener } from './listen/udp.js'
 import { logEvent } from './log.js'
 import { Counters } from './metrics/counters.js'
+import { udpRcvbufErrors, udpSocketDrops } from './metrics/kernel.js'
 import { listSegments, segmentPath } from './spool/segment.js'
 import { SpoolWriter } from './spool/writer.js'
 
@@ -123,6 +124,9 @@ export class Server {
       connections_open: this.listeners.reduce((n, l) => n + (l instanceof TcpListener ? l.conns.size : 0), 0),
       rss_bytes: mem.rss,
       spool_backlog_bytes: this.spool?.backlog ?? 0,
+      udp_kernel_drops_total:
+        udpSocketDrops(this.bound.filter((b) => b.transport === 'udp').map((b) => b.port)) ?? -1,
+      udp_rcvbuf_errors_system_total: udpRcvbufErrors() ?? -1,
       memory_buffered_bytes: this.router?.memTotal ?? 0,
       event_loop_delay_p99_ms: Math.max(0, this.loopDelay.percentile(99) / 1e6 - kLoopResolutionMs),
       event_loop_delay_max_ms: Math.max(0, this.loopDelay.max / 1e6 - kLoopResolutionMs),

@@ -11,6 +11,7 @@
 // A segment is deleted only after the transaction that moves the cursor past it has committed.
 
 import { isUtf8 } from 'node:buffer'
+import { statSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
@@ -28,6 +29,7 @@ const kLF = 0x0a
 const kRetryMs = 100
 const kBusyTimeoutMs = 200
 const kWorkerNice = 10
+const kWalCheckpointBytes = 64 * 1024 * 1024
 
 const port = parentPort
 if (port === null) throw new Error('journal/worker.ts must run as a worker thread')
@@ -82,6 +84,7 @@ let readAtLeast = 0
 const batches: { id: number; buf: Buffer }[] = []
 let pendingStats: { at: number; values: Record<string, number> } | null = null
 let stopping = false
+let walBlocked = false
 let scheduled = false
 let retrying = false
 let failing: string | null = null
@@ -332,11 +335,39 @@ function caughtUp(): void {
   replayedInEpisode = 0
 }
 
+function walBytes(): number {
+  try {
+    return statSync(`${opts.journalPath}-wal`).size
+  } catch {
+    return 0
+  }
+}
+
+// A reader that keeps a snapshot open (a sqlite3 shell inside a transaction) stops automatic
+// checkpoints from reaching the end of the WAL, which then grows without bound. Past kWalCheckpointBytes
+// the writer asks for a full checkpoint that truncates the file; if a reader still blocks it, that is
+// said once per episode and tried again at the next stats round.
+function checkpointIfLarge(): void {
+  const size = walBytes()
+  if (size < kWalCheckpointBytes) return
+  const r = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[]
+  if (r[0]?.busy) {
+    if (!walBlocked)
+      logEvent('wal-checkpoint-blocked', { walBytes: size, hint: 'a reader holds an old snapshot' })
+    walBlocked = true
+  } else {
+    if (walBlocked) logEvent('wal-checkpoint-done', { walBytesBefore: size })
+    walBlocked = false
+  }
+}
+
 function writeStats(): void {
+  checkpointIfLarge()
   const s = pendingStats!
   db.transaction(() => {
     for (const [name, value] of Object.entries(s.values)) upsertStat.run(name, value, s.at)
     upsertStat.run('journal_rows_total', rows.journaled, s.at)
+    upsertStat.run('journal_wal_bytes', walBytes(), s.at)
     upsertStat.run('parse_errors_total', rows.parseErrors, s.at)
     upsertStat.run('invalid_utf8_total', rows.invalidUtf8, s.at)
     upsertStat.run('nul_messages_total', rows.withNul, s.at)

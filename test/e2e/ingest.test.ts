@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import test from 'ava'
-import { query, sendTcp, sendUdp, startServer, waitFor, waitForRows } from '../helpers/server.js'
+import { query, rowCount, sendTcp, sendUdp, startServer, waitFor, waitForRows } from '../helpers/server.js'
 
 const run = promisify(execFile)
 
@@ -175,4 +175,25 @@ test('hostile bytes never stop the server: a valid message after them is journal
   })
   t.is(rows.length, 1)
   t.is(await srv.stop(), 0)
+})
+
+test('UDP datagrams the kernel dropped are counted: received + kernel drops = sent', async (t) => {
+  const srv = await startServer(t, { config: { udp: { recvBufferBytes: 4096 } } })
+  const sent = 20_000
+  const msgs = Array.from({ length: sent }, (_, i) => `<13>burst ${i}`)
+  await sendUdp(srv.udpPort, msgs)
+  const counts = await waitFor(
+    'received + drops = sent',
+    () => {
+      const get = (name: string) =>
+        query<{ value: number }>(srv.journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value ??
+        0
+      const c = { received: get('received_udp_total'), drops: get('udp_kernel_drops_total') }
+      return c.received + c.drops === sent ? c : undefined
+    },
+    15_000,
+  )
+  t.true(counts.drops > 0, 'a 4 KiB buffer should have overflowed')
+  await waitForRows(srv.journalPath, counts.received)
+  t.is(rowCount(srv.journalPath), counts.received)
 })
