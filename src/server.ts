@@ -55,6 +55,11 @@ export class Server {
       synchronous: cfg.journal.synchronous,
       fullText: cfg.journal.fullText,
       timezone: cfg.parse.timezone,
+      retention: {
+        maxAgeSeconds: cfg.journal.maxAgeSeconds,
+        maxRows: cfg.journal.maxRows,
+        maxBytes: cfg.journal.maxBytes,
+      },
     })
     this.journal = journal
     checkSpoolDir(cfg.spool.dir) // fails loudly, before anything is accepted, if spool.dir is unusable

@@ -29,7 +29,15 @@ export interface Config {
     whenFull: 'block' | 'drop'
     segmentBytes: number
   }
-  journal: { path: string; batchRows: number; synchronous: 'full' | 'normal'; fullText: boolean }
+  journal: {
+    path: string
+    batchRows: number
+    synchronous: 'full' | 'normal'
+    maxAgeSeconds: number
+    maxRows: number
+    maxBytes: number
+    fullText: boolean
+  }
 }
 
 /** The built-in defaults, as a plain object (what `spillway serve` runs with and no config file). */

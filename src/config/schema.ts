@@ -199,6 +199,29 @@ export const configSchema: Record<string, Field> = {
           'SQLite synchronous mode. "full" makes every commit (and so every deleted spool segment) survive ' +
           'power loss; "normal" survives a crash of the process but not of the machine.',
       },
+      maxAgeSeconds: {
+        kind: 'integer',
+        min: 0,
+        max: 100 * 365 * 86_400,
+        default: 0,
+        doc: 'Retention: rows received longer ago are deleted, oldest first, in idle time; 0 = keep forever.',
+      },
+      maxRows: {
+        kind: 'integer',
+        min: 0,
+        max: Number.MAX_SAFE_INTEGER,
+        default: 0,
+        doc: 'Retention: the oldest rows beyond this many are deleted in idle time; 0 = no limit.',
+      },
+      maxBytes: {
+        kind: 'integer',
+        min: 0,
+        max: Number.MAX_SAFE_INTEGER,
+        default: 0,
+        doc:
+          "Retention: while the journal's used pages pass this size the oldest rows are deleted in idle " +
+          'time (the file does not shrink; freed pages are reused); 0 = no limit.',
+      },
       fullText: {
         kind: 'boolean',
         default: true,

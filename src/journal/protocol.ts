@@ -8,6 +8,7 @@ export interface WorkerOptions {
   synchronous: 'full' | 'normal'
   fullText: boolean
   timezone: string
+  retention: { maxAgeSeconds: number; maxRows: number; maxBytes: number }
 }
 
 export type ToWorker =

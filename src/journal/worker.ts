@@ -22,6 +22,7 @@ import { listSegments } from '../spool/segment.js'
 import { FullTextIndexer } from './fts.js'
 import { ParsedMessage, parseSyslog } from './parse.js'
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
+import { Pruner } from './retention.js'
 import { kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
 import { setZone } from './zone.js'
 
@@ -57,6 +58,7 @@ db.exec(kSchema)
 if (opts.fullText) db.exec(kFullTextSchema)
 db.pragma(`user_version = ${kSchemaVersion}`)
 const indexer = opts.fullText ? new FullTextIndexer(db) : null
+const pruner = new Pruner(db, opts.retention)
 
 const insert = db.prepare(
   `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
@@ -156,6 +158,7 @@ function pump(): void {
       worked = writerSeg >= 0 && !stopping && replayStep()
       // Only when there is nothing to journal: full-text indexing follows the rows in idle time.
       if (!worked && !stopping && indexer !== null) worked = indexer.step()
+      if (!worked && !stopping && pruner.enabled) worked = pruner.step(Date.now())
     }
     if (pendingStats !== null) writeStats()
   } catch (err) {
@@ -368,6 +371,7 @@ function writeStats(): void {
     for (const [name, value] of Object.entries(s.values)) upsertStat.run(name, value, s.at)
     upsertStat.run('journal_rows_total', rows.journaled, s.at)
     upsertStat.run('journal_wal_bytes', walBytes(), s.at)
+    upsertStat.run('pruned_rows_total', pruner.pruned, s.at)
     upsertStat.run('parse_errors_total', rows.parseErrors, s.at)
     upsertStat.run('invalid_utf8_total', rows.invalidUtf8, s.at)
     upsertStat.run('nul_messages_total', rows.withNul, s.at)
