@@ -8,16 +8,20 @@ Commands:
   serve [--config FILE]   Receive syslog on the configured listeners, spool bursts to disk and journal
                           every message into SQLite. Without --config, built-in defaults: TCP and UDP on
                           127.0.0.1:5140, spool in ./spool, journal at ./journal.db.
+  spool ls                List the spool's segments: bytes, records, first and last receive time.
+  spool cat [SEGMENT...]  Print spooled records readably (all segments, or the ones named).
+  spool verify            Check every record's checksum; exit 1 if any record is bad or torn.
   help                    Show this text.
 
 Options:
-  --config FILE           JSON config; every key is optional (see config.example.json).
+  --config FILE           JSON config; every key is optional (see config.example.json). The spool
+                          commands read spool.dir from it.
   -h, --help              Show this text.
   -v, --version           Print the version.
 
 Stop with SIGINT or SIGTERM: connections are closed, every message read is written to the journal
-or the spool, and the server exits 0. Exit codes: 0 stopped cleanly, 1 failed while running,
-2 bad usage or config.`
+or the spool, and the server exits 0. Exit codes: 0 stopped cleanly (spool verify: all good),
+1 failed while running (spool verify: a bad record), 2 bad usage or config.`
 
 function line(path: string, f: Field): string[] {
   switch (f.kind) {

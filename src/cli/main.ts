@@ -7,6 +7,7 @@ import { SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
 import { Server } from '../server.js'
 import { helpText } from './help.js'
+import { spoolCat, spoolLs, spoolVerify } from './spool.js'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -22,11 +23,13 @@ function usageError(message: string): never {
 
 interface Args {
   command: string
+  /** Words after the command (spool's subcommand and segment names). */
+  rest: string[]
   config?: string
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { command: '' }
+  const args: Args = { command: '', rest: [] }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     if (a === '-h' || a === '--help') args.command = 'help'
@@ -37,6 +40,7 @@ function parseArgs(argv: string[]): Args {
       args.config = v
     } else if (a.startsWith('-')) usageError(`unknown option ${a}`)
     else if (args.command === '') args.command = a
+    else if (args.command === 'spool') args.rest.push(a)
     else if (args.command !== 'help' && args.command !== 'version') usageError(`unexpected argument ${a}`)
   }
   return args
@@ -78,6 +82,16 @@ async function main(): Promise<void> {
       return
     case 'serve':
       return serve(args.config)
+    case 'spool': {
+      const dir = resolvePaths(loadConfig(args.config)).spool.dir
+      const out = (s: string) => process.stdout.write(s)
+      const [sub, ...names] = args.rest
+      if (sub === 'ls' && names.length === 0) process.exitCode = spoolLs(dir, out)
+      else if (sub === 'cat') process.exitCode = spoolCat(dir, names, out)
+      else if (sub === 'verify' && names.length === 0) process.exitCode = spoolVerify(dir, out)
+      else usageError('spool needs one of: ls, cat [SEGMENT...], verify')
+      return
+    }
     default:
       usageError(`unknown command ${args.command}`)
   }
