@@ -1,0 +1,101 @@
+// Disk full on a real small filesystem: a tmpfs mounted for the test (needs root, as CI runs).
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import anyTest, { type ExecutionContext } from 'ava'
+import { query, sendTcp, startServer, tempDir, waitFor } from '../helpers/server.js'
+
+// Mounting needs root (CI runs as root); elsewhere these are skipped, and say so in ava's output.
+const test: (title: string, fn: (t: ExecutionContext) => Promise<void>) => void =
+  process.getuid?.() === 0 ? anyTest : anyTest.skip
+
+function tmpfs(t: ExecutionContext, size: string): string {
+  const dir = join(tempDir(t), 'small')
+  mkdirSync(dir)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir])
+  t.teardown(() => execFileSync('umount', ['-l', dir]))
+  return dir
+}
+
+function lines(tag: string, n: number): string {
+  let s = ''
+  for (let i = 0; i < n; i++)
+    s += `<13>1 - full app - - - ${tag} ${String(i).padStart(6, '0')} ${'z'.repeat(100)}\n`
+  return s
+}
+
+function count(journalPath: string, tag: string): number {
+  return query<{ n: number }>(
+    journalPath,
+    'SELECT count(*) AS n FROM messages WHERE msg LIKE ?',
+    `${tag} %`,
+  )[0]!.n
+}
+
+test('spool disk full (ENOSPC): logged once, nothing lost, recovers by itself when space returns', async (t) => {
+  const small = tmpfs(t, '2m')
+  // Fill most of it, leaving the spool ~256 KiB.
+  writeFileSync(join(small, 'filler'), Buffer.alloc(1792 * 1024))
+  const dir = tempDir(t)
+  const srv = await startServer(t, {
+    dir,
+    config: {
+      spool: { dir: join(small, 'spool'), thresholdBytes: 0, segmentBytes: 65536 },
+      journal: { path: join(dir, 'journal.db') },
+    },
+  })
+  const n = 5000 // ~700 KB of records: far more than the space left
+  await sendTcp(srv.tcpPort, [lines('a', n)])
+  await waitFor('spool-error ENOSPC', () =>
+    /spool-error .*error=ENOSPC/.test(srv.stderr()) ? true : undefined,
+  )
+  // Still serving while the disk is full: a new sender is accepted (its records wait in memory).
+  await sendTcp(srv.tcpPort, [lines('b', 10)])
+  rmSync(join(small, 'filler'))
+  await waitFor(
+    'every message journaled',
+    () => (count(srv.journalPath, 'a') === n && count(srv.journalPath, 'b') === 10 ? true : undefined),
+    30_000,
+  )
+  t.is(srv.stderr().match(/spool-error/g)?.length, 1, 'the episode is logged once, not per attempt')
+  t.regex(srv.stderr(), /spool-recovered/)
+  const dupes = query<{ n: number }>(
+    srv.journalPath,
+    'SELECT count(*) - count(DISTINCT msg) AS n FROM messages',
+  )[0]!.n
+  t.is(dupes, 0)
+  t.is(await srv.stop(), 0)
+})
+
+test('journal disk full (SQLITE_FULL): logged once, connections spill, recovers when space returns', async (t) => {
+  const small = tmpfs(t, '8m')
+  const dir = tempDir(t)
+  const journalPath = join(small, 'journal.db')
+  const srv = await startServer(t, {
+    dir,
+    config: { journal: { path: journalPath, fullText: false }, spool: { thresholdBytes: 65536 } },
+  })
+  // Fill the filesystem around the journal, then send more than fits.
+  writeFileSync(join(small, 'filler'), Buffer.alloc(7 * 1024 * 1024))
+  const n = 10_000 // ~3 MB of journal with its indexes: more than is left, less than the whole
+  await sendTcp(srv.tcpPort, [lines('c', n)])
+  await waitFor(
+    'journal-busy SQLITE_FULL',
+    () => (/journal-busy code=SQLITE_FULL/.test(srv.stderr()) ? true : undefined),
+    20_000,
+  )
+  rmSync(join(small, 'filler'))
+  await waitFor(
+    'every message journaled',
+    () => (count(journalPath, 'c') === n ? true : undefined),
+    30_000,
+  ).catch((err) => {
+    t.log(srv.stderr())
+    throw err
+  })
+  t.is(srv.stderr().match(/journal-busy/g)?.length, 1)
+  t.regex(srv.stderr(), /journal-recovered after=SQLITE_FULL/)
+  const check = query<{ integrity_check: string }>(journalPath, 'PRAGMA integrity_check')
+  t.deepEqual(check, [{ integrity_check: 'ok' }])
+  t.is(await srv.stop(), 0)
+})
