@@ -125,13 +125,12 @@ export class Router {
     }
     if (lane.spilling) {
       const spool = this.spool
-      if (
-        this.bounds.spoolMaxBytes > 0 &&
-        spool.backlog + room > this.bounds.spoolMaxBytes &&
-        !this.spoolFull(lane)
-      ) {
-        return // dropped, and counted
-      }
+      // Full: the quota is reached, or the disk refuses writes (ENOSPC, EIO) and what waits in memory
+      // to be written has reached limits.memoryBytes. Either way the policy applies.
+      const full =
+        (this.bounds.spoolMaxBytes > 0 && spool.backlog + room > this.bounds.spoolMaxBytes) ||
+        (spool.failing && spool.unwritten + room > this.bounds.memoryBytes)
+      if (full && !this.spoolFull(lane)) return // dropped, and counted
       spool.reserve(room)
       const end2 = this.encoder.encode(spool.buf, spool.len, this.now, lane.prefix, buf, start, end, origLen)
       lane.spoolSeg = spool.seg
@@ -212,7 +211,9 @@ export class Router {
 
   /** The journal freed spool space: resume paused senders once the backlog is below 90 % of the quota. */
   private spoolFreed(): void {
-    if (!this.fullEpisode || this.spool.backlog > this.bounds.spoolMaxBytes * 0.9) return
+    if (!this.fullEpisode) return
+    const quota = this.bounds.spoolMaxBytes
+    if ((quota > 0 && this.spool.backlog > quota * 0.9) || this.spool.failing) return
     this.fullEpisode = false
     logEvent('spool-full-end', {
       backlogBytes: this.spool.backlog,

@@ -44,13 +44,19 @@ export class SpoolWriter {
   bytesWritten = 0
   /** Bytes appended and not yet journaled (pending ones included): what spool.maxBytes bounds. */
   backlog = 0
+  /** Bytes appended and not yet on disk. */
+  get unwritten(): number {
+    return this.appended - this.bytesWritten
+  }
+  private appended = 0
   private onDisk = 0
   private readonly segBytes = new Map<number, number>()
   private fd = -1
   private fdSeg = -1
   private needOpen = true
   private diskOff = 0
-  private failing = false
+  /** The disk refused the last write (ENOSPC, EIO, ...): it is retried every second until it works. */
+  failing = false
   /** The write task queued but not yet started: flushed buffers join it. */
   private queued: WriteTask | null = null
   private readonly pool: Buffer[] = []
@@ -88,6 +94,7 @@ export class SpoolWriter {
   /** Records that the caller encoded up to buf[end]. */
   commit(end: number): void {
     const n = end - this.len
+    this.appended += n
     this.off += n
     this.len = end
     this.segBytes.set(this.seg, (this.segBytes.get(this.seg) ?? 0) + n)

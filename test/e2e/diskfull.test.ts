@@ -99,3 +99,36 @@ test('journal disk full (SQLITE_FULL): logged once, connections spill, recovers 
   t.deepEqual(check, [{ integrity_check: 'ok' }])
   t.is(await srv.stop(), 0)
 })
+
+test('spool disk full with limits.memoryBytes reached: the spool.whenFull policy applies ("drop" here), counted', async (t) => {
+  const small = tmpfs(t, '2m')
+  writeFileSync(join(small, 'filler'), Buffer.alloc(1792 * 1024))
+  const dir = tempDir(t)
+  const srv = await startServer(t, {
+    dir,
+    config: {
+      limits: { memoryBytes: 1024 * 1024 },
+      spool: { dir: join(small, 'spool'), thresholdBytes: 0, segmentBytes: 65536, whenFull: 'drop' },
+      journal: { path: join(dir, 'journal.db') },
+    },
+  })
+  const n = 20_000 // ~3 MB: past the free space and the 1 MiB that may wait in memory
+  await sendTcp(srv.tcpPort, [lines('d', n)])
+  await waitFor('spool-full on stderr', () =>
+    /spool-full .*policy=drop/.test(srv.stderr()) ? true : undefined,
+  )
+  rmSync(join(small, 'filler'))
+  const stat = (name: string) =>
+    query<{ value: number }>(srv.journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value ?? 0
+  await waitFor(
+    'received = journaled + dropped',
+    () => {
+      const dropped = stat('dropped_spool_full_total')
+      return dropped > 0 && stat('received_tcp_total') === n && count(srv.journalPath, 'd') + dropped === n
+        ? true
+        : undefined
+    },
+    30_000,
+  )
+  t.pass()
+})
