@@ -54,6 +54,7 @@ export class Server {
       batchRows: cfg.journal.batchRows,
       synchronous: cfg.journal.synchronous,
       fullText: cfg.journal.fullText,
+      walMaxBytes: cfg.journal.walMaxBytes,
       timezone: cfg.parse.timezone,
       retention: {
         maxAgeSeconds: cfg.journal.maxAgeSeconds,

@@ -33,6 +33,7 @@ export interface Config {
     path: string
     batchRows: number
     synchronous: 'full' | 'normal'
+    walMaxBytes: number
     maxAgeSeconds: number
     maxRows: number
     maxBytes: number

@@ -199,6 +199,15 @@ export const configSchema: Record<string, Field> = {
           'SQLite synchronous mode. "full" makes every commit (and so every deleted spool segment) survive ' +
           'power loss; "normal" survives a crash of the process but not of the machine.',
       },
+      walMaxBytes: {
+        kind: 'integer',
+        min: 1024 * 1024,
+        max: Number.MAX_SAFE_INTEGER,
+        default: 64 * MiB,
+        doc:
+          'Past this size of the -wal file the journal asks for a truncating checkpoint every 2 s; a reader ' +
+          'holding an old snapshot can block it (logged once: wal-checkpoint-blocked).',
+      },
       maxAgeSeconds: {
         kind: 'integer',
         min: 0,

@@ -7,6 +7,7 @@ export interface WorkerOptions {
   batchRows: number
   synchronous: 'full' | 'normal'
   fullText: boolean
+  walMaxBytes: number
   timezone: string
   retention: { maxAgeSeconds: number; maxRows: number; maxBytes: number }
 }

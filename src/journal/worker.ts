@@ -30,7 +30,6 @@ const kLF = 0x0a
 const kRetryMs = 100
 const kBusyTimeoutMs = 200
 const kWorkerNice = 10
-const kWalCheckpointBytes = 64 * 1024 * 1024
 
 const port = parentPort
 if (port === null) throw new Error('journal/worker.ts must run as a worker thread')
@@ -53,7 +52,7 @@ const db = new Database(opts.journalPath, { timeout: kBusyTimeoutMs })
 db.pragma('journal_mode = WAL')
 db.pragma(`synchronous = ${opts.synchronous}`)
 // Keep the WAL file from staying huge after a burst once a checkpoint has run.
-db.pragma('journal_size_limit = 67108864')
+db.pragma(`journal_size_limit = ${opts.walMaxBytes}`)
 db.exec(kSchema)
 if (opts.fullText) db.exec(kFullTextSchema)
 db.pragma(`user_version = ${kSchemaVersion}`)
@@ -347,12 +346,12 @@ function walBytes(): number {
 }
 
 // A reader that keeps a snapshot open (a sqlite3 shell inside a transaction) stops automatic
-// checkpoints from reaching the end of the WAL, which then grows without bound. Past kWalCheckpointBytes
+// checkpoints from reaching the end of the WAL, which then grows without bound. Past journal.walMaxBytes
 // the writer asks for a full checkpoint that truncates the file; if a reader still blocks it, that is
 // said once per episode and tried again at the next stats round.
 function checkpointIfLarge(): void {
   const size = walBytes()
-  if (size < kWalCheckpointBytes) return
+  if (size < opts.walMaxBytes) return
   const r = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[]
   if (r[0]?.busy) {
     if (!walBlocked)
