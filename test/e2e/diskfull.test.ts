@@ -112,8 +112,16 @@ test('spool disk full with limits.memoryBytes reached: the spool.whenFull policy
       journal: { path: join(dir, 'journal.db') },
     },
   })
-  const n = 20_000 // ~3 MB: past the free space and the 1 MiB that may wait in memory
-  await sendTcp(srv.tcpPort, [lines('d', n)])
+  // First fill the disk; then, while writes fail, send far more than the 1 MiB that may wait in memory.
+  const first = 3000
+  const n = 20_000 // ~3 MB in all
+  const all = lines('d', n)
+  const cut = all.indexOf(`d ${String(first).padStart(6, '0')} `) - '<13>1 - full app - - - '.length
+  await sendTcp(srv.tcpPort, [all.slice(0, cut)])
+  await waitFor('spool-error ENOSPC', () =>
+    /spool-error .*error=ENOSPC/.test(srv.stderr()) ? true : undefined,
+  )
+  await sendTcp(srv.tcpPort, [all.slice(cut)])
   await waitFor('spool-full on stderr', () =>
     /spool-full .*policy=drop/.test(srv.stderr()) ? true : undefined,
   )
