@@ -8,6 +8,8 @@ Commands:
   serve [--config FILE]   Receive syslog on the configured listeners, spool bursts to disk and journal
                           every message into SQLite. Without --config, built-in defaults: TCP and UDP on
                           127.0.0.1:5140, spool in ./spool, journal at ./journal.db.
+  check-config FILE       Validate a config file: print the effective config (defaults filled in,
+                          paths resolved) and exit 0, or every error with its key's path and exit 2.
   spool ls                List the spool's segments: bytes, records, first and last receive time.
   spool cat [SEGMENT...]  Print spooled records readably (all segments, or the ones named).
   spool verify            Check every record's checksum; exit 1 if any record is bad or torn.

@@ -40,7 +40,7 @@ function parseArgs(argv: string[]): Args {
       args.config = v
     } else if (a.startsWith('-')) usageError(`unknown option ${a}`)
     else if (args.command === '') args.command = a
-    else if (args.command === 'spool') args.rest.push(a)
+    else if (args.command === 'spool' || args.command === 'check-config') args.rest.push(a)
     else if (args.command !== 'help' && args.command !== 'version') usageError(`unexpected argument ${a}`)
   }
   return args
@@ -82,6 +82,15 @@ async function main(): Promise<void> {
       return
     case 'serve':
       return serve(args.config)
+    case 'check-config': {
+      const [file, extra] = args.rest
+      if (file === undefined || extra !== undefined) usageError('check-config needs one config file')
+      // Errors throw a SpillwayError naming each key: exit 2, as for serve.
+      const config = resolvePaths(loadConfig(file))
+      process.stdout.write(`${JSON.stringify(config, null, 2)}\n`)
+      process.stderr.write(`spillway: ${file} is valid; above, the effective config with every default\n`)
+      return
+    }
     case 'spool': {
       const dir = resolvePaths(loadConfig(args.config)).spool.dir
       const out = (s: string) => process.stdout.write(s)

@@ -55,7 +55,9 @@ export function validate(raw: unknown, source: string): Config {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new SpillwayError(ErrorCodes.config, `${source}: the config must be a JSON object`)
   }
-  const cfg = fill(configSchema, raw as Record<string, unknown>, '', errors) as unknown as Config
+  // "$schema" points an editor at config.schema.json; it is not configuration.
+  const { $schema: _schema, ...rest } = raw as Record<string, unknown>
+  const cfg = fill(configSchema, rest, '', errors) as unknown as Config
   if (errors.length > 0) {
     throw new SpillwayError(ErrorCodes.config, errors.map((e) => `${source}: ${e}`).join('\n'))
   }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import test from 'ava'
+import { configJsonSchema } from '../../src/config/json-schema.js'
 import { defaults, validate } from '../../src/config/load.js'
 import { configSchema, type Field } from '../../src/config/schema.js'
 
@@ -96,4 +97,18 @@ test('listeners[].allow takes addresses and CIDR ranges, and names a bad one', (
     'c.json: listeners[0].allow[0] has a prefix length outside 0-32: "10.0.0.0/33"',
     'c.json: listeners[0].allow[1] must be an address or CIDR range, got "example.com"',
   ])
+})
+
+test('config.schema.json is the JSON Schema of the config as the code defines it', (t) => {
+  const file = JSON.parse(readFileSync(new URL('config.schema.json', root), 'utf8'))
+  t.deepEqual(file, configJsonSchema())
+  // every key the loader knows is in the schema, with its default
+  const props = file.properties
+  t.is(props.spool.properties.thresholdBytes.default, defaults().spool.thresholdBytes)
+  t.deepEqual(props.listeners.items.properties.transport.enum, ['tcp', 'udp'])
+  t.false(file.additionalProperties)
+})
+
+test('a config may name its schema with "$schema"', (t) => {
+  t.deepEqual(validate({ $schema: './config.schema.json' }, 'c.json'), defaults())
 })
