@@ -8,6 +8,11 @@ Commands:
   serve [--config FILE]   Receive syslog on the configured listeners, spool bursts to disk and journal
                           every message into SQLite. Without --config, built-in defaults: TCP and UDP on
                           127.0.0.1:5140, spool in ./spool, journal at ./journal.db.
+  tail [-f] [-n N] [--host H] [--app A] [--severity LEVEL] [--since 10m|ISO] [--grep TEXT] [--json]
+                          The journal's newest N rows (default 10), filtered; -f follows new rows
+                          as they are journaled. --severity err means err and worse; --grep is
+                          full-text where the index has reached, a substring match beyond it.
+                          Read-only: never slows the server.
   check-config FILE       Validate a config file: print the effective config (defaults filled in,
                           paths resolved) and exit 0, or every error with its key's path and exit 2.
   spool ls                List the spool's segments: bytes, records, first and last receive time.

@@ -8,6 +8,7 @@ import { logEvent } from '../log.js'
 import { Server } from '../server.js'
 import { helpText } from './help.js'
 import { spoolCat, spoolLs, spoolVerify } from './spool.js'
+import { tailCommand } from './tail.js'
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -70,7 +71,12 @@ async function serve(configFile: string | undefined): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2))
+  const argv = process.argv.slice(2)
+  // tail has options of its own; it parses its whole argument list (--config included) itself.
+  let i = 0
+  while (argv[i] === '--config' || argv[i]?.startsWith('--config=')) i += argv[i] === '--config' ? 2 : 1
+  if (argv[i] === 'tail') return tailCommand([...argv.slice(0, i), ...argv.slice(i + 1)])
+  const args = parseArgs(argv)
   switch (args.command) {
     case '':
     case 'help':
