@@ -13,6 +13,9 @@ Commands:
                           as they are journaled. --severity err means err and worse; --grep is
                           full-text where the index has reached, a substring match beyond it.
                           Read-only: never slows the server.
+  senders [--quiet 15m] [--json]
+                          Who sends: each sender (its host, or its address), peer, last seen,
+                          messages, worst severity this hour; --quiet lists those silent that long.
   check-config FILE       Validate a config file: print the effective config (defaults filled in,
                           paths resolved) and exit 0, or every error with its key's path and exit 2.
   spool ls                List the spool's segments: bytes, records, first and last receive time.

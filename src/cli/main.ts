@@ -7,6 +7,7 @@ import { SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
 import { Server } from '../server.js'
 import { helpText } from './help.js'
+import { sendersCommand } from './senders.js'
 import { spoolCat, spoolLs, spoolVerify } from './spool.js'
 import { tailCommand } from './tail.js'
 
@@ -72,10 +73,11 @@ async function serve(configFile: string | undefined): Promise<void> {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2)
-  // tail has options of its own; it parses its whole argument list (--config included) itself.
+  // tail and senders have options of their own; each parses its whole argument list (--config included) itself.
   let i = 0
   while (argv[i] === '--config' || argv[i]?.startsWith('--config=')) i += argv[i] === '--config' ? 2 : 1
   if (argv[i] === 'tail') return tailCommand([...argv.slice(0, i), ...argv.slice(i + 1)])
+  if (argv[i] === 'senders') return sendersCommand([...argv.slice(0, i), ...argv.slice(i + 1)])
   const args = parseArgs(argv)
   switch (args.command) {
     case '':

@@ -34,6 +34,32 @@ CREATE TABLE IF NOT EXISTS spool_cursor (
 );
 INSERT OR IGNORE INTO spool_cursor (id, segment, offset) VALUES (1, 0, 0);
 
+-- One row per sender (its host, or its address when it names none), kept by the journal worker.
+CREATE TABLE IF NOT EXISTS sender_stats (
+  sender              TEXT PRIMARY KEY,
+  peer                TEXT NOT NULL,          -- the address:port it last sent from
+  first_seen          INTEGER NOT NULL,       -- unix ms
+  last_seen           INTEGER NOT NULL,
+  messages            INTEGER NOT NULL,
+  worst_severity_hour INTEGER NOT NULL,       -- worst severity in the hour of last_seen
+  hour                INTEGER NOT NULL        -- that hour, as unix ms / 3600000
+);
+
+DROP VIEW IF EXISTS senders;
+CREATE VIEW senders AS
+SELECT
+  sender,
+  peer,
+  strftime('%Y-%m-%dT%H:%M:%fZ', first_seen / 1000.0, 'unixepoch') AS first_seen,
+  strftime('%Y-%m-%dT%H:%M:%fZ', last_seen / 1000.0, 'unixepoch') AS last_seen,
+  messages,
+  CASE worst_severity_hour
+    WHEN 0 THEN 'emerg' WHEN 1 THEN 'alert' WHEN 2 THEN 'crit' WHEN 3 THEN 'err'
+    WHEN 4 THEN 'warning' WHEN 5 THEN 'notice' WHEN 6 THEN 'info' WHEN 7 THEN 'debug'
+  END AS worst_recent_severity,
+  CAST(((julianday('now') - 2440587.5) * 86400000 - last_seen) / 1000 AS INTEGER) AS silent_seconds
+FROM sender_stats;
+
 -- The server's counters, refreshed every few seconds and at stop.
 CREATE TABLE IF NOT EXISTS stats (
   name       TEXT PRIMARY KEY,

@@ -24,6 +24,7 @@ import { ParsedMessage, parseSyslog } from './parse.js'
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
 import { Pruner } from './retention.js'
 import { kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
+import { SenderTally } from './senders.js'
 import { setZone } from './zone.js'
 
 const kLF = 0x0a
@@ -58,6 +59,7 @@ if (opts.fullText) db.exec(kFullTextSchema)
 db.pragma(`user_version = ${kSchemaVersion}`)
 const indexer = opts.fullText ? new FullTextIndexer(db) : null
 const pruner = new Pruner(db, opts.retention)
+const senders = new SenderTally(db)
 
 const insert = db.prepare(
   `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
@@ -98,6 +100,7 @@ function saveRows(): RowCounts {
 }
 function restoreRows(r: RowCounts): void {
   Object.assign(rows, r)
+  senders.discard()
 }
 let acked: number[] = []
 let replayedInEpisode = 0
@@ -190,6 +193,7 @@ function insertRecords(
     if (rec.read(buf, p, lf)) {
       parseSyslog(cleanText(rec.msgText(), buf), rec.receivedAt, parsed)
       rows.parseErrors += parsed.parseError
+      senders.add(parsed.host, rec.peer, rec.receivedAt, parsed.severity)
       insert.run(
         rec.receivedAt,
         parsed.ts,
@@ -249,6 +253,7 @@ const commitBatchesTx = db.transaction((count: number) => {
     const b = batches[i]!
     insertRecords(b.buf, 0, b.buf.length, Number.POSITIVE_INFINITY, -1, 0)
   }
+  senders.flush()
 })
 
 function commitBatches(): void {
@@ -272,6 +277,7 @@ function commitBatches(): void {
 
 const replayTx = db.transaction((chunk: Buffer, seg: number, off: number): number => {
   const end = insertRecords(chunk, 0, chunk.length, opts.batchRows, seg, off)
+  senders.flush()
   if (end > 0) setCursor.run(seg, off + end)
   return end
 })
