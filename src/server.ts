@@ -12,6 +12,7 @@ import { TcpListener } from './listen/tcp.js'
 import { UdpListener } from './listen/udp.js'
 import { logEvent } from './log.js'
 import { Counters } from './metrics/counters.js'
+import { MetricsServer } from './metrics/http.js'
 import { udpRcvbufErrors, udpSocketDrops } from './metrics/kernel.js'
 import { listSegments, segmentPath } from './spool/segment.js'
 import { SpoolWriter } from './spool/writer.js'
@@ -36,6 +37,7 @@ export class Server {
   private router: Router | null = null
   private listeners: (TcpListener | UdpListener)[] = []
   private statsTimer: NodeJS.Timeout | null = null
+  private metrics: MetricsServer | null = null
   private readonly loopDelay = monitorEventLoopDelay({ resolution: kLoopResolutionMs })
   private stopping: Promise<void> | null = null
 
@@ -115,6 +117,11 @@ export class Server {
       this.bound.push({ transport: l.transport, host: bound.host, port: bound.port })
       logEvent('listening', { transport: l.transport, ...bound })
     }
+    if (cfg.metrics.port > 0) {
+      this.metrics = new MetricsServer(this)
+      const port = await this.metrics.listen(cfg.metrics.host, cfg.metrics.port)
+      logEvent('metrics', { url: `http://${cfg.metrics.host}:${port}/metrics` })
+    }
     this.statsTimer = setInterval(() => journal.postStats(this.stats()), kStatsIntervalMs)
     this.statsTimer.unref()
   }
@@ -129,6 +136,10 @@ export class Server {
       spool_bytes_written_total: this.spool?.bytesWritten ?? 0,
       connections_open: this.listeners.reduce((n, l) => n + (l instanceof TcpListener ? l.conns.size : 0), 0),
       rss_bytes: mem.rss,
+      journal_rows_total: this.journal?.journaled ?? 0,
+      parse_errors_total: this.journal?.parseErrors ?? 0,
+      spool_corrupt_records_total: this.journal?.corrupt ?? 0,
+      journal_lag_seconds: this.journalLagSeconds(),
       spool_backlog_bytes: this.spool?.backlog ?? 0,
       udp_kernel_drops_total:
         udpSocketDrops(this.bound.filter((b) => b.transport === 'udp').map((b) => b.port)) ?? -1,
@@ -137,6 +148,24 @@ export class Server {
       event_loop_delay_p99_ms: Math.max(0, this.loopDelay.percentile(99) / 1e6 - kLoopResolutionMs),
       event_loop_delay_max_ms: Math.max(0, this.loopDelay.max / 1e6 - kLoopResolutionMs),
     }
+  }
+
+  /** How old the oldest message not yet journaled is, roughly: 0 when the journal has everything. */
+  private journalLagSeconds(): number {
+    const behind = (this.spool?.backlog ?? 0) > 0 || (this.router?.memTotal ?? 0) > 0
+    const last = this.journal?.lastReceivedAt ?? 0
+    return behind && last > 0 ? Math.max(0, (Date.now() - last) / 1000) : 0
+  }
+
+  /** Why the server is not healthy: empty when it is. */
+  problems(): string[] {
+    const out: string[] = []
+    if (this.journal === null || this.journal.dead) out.push('journal: the worker has stopped')
+    else if (this.journal.failing !== null) out.push(`journal: cannot be written (${this.journal.failing})`)
+    if (this.spool?.failing) out.push('spool: cannot be written (see spool-error on stderr)')
+    for (const l of this.listeners)
+      if (!l.up) out.push(`listener ${l.config.transport} ${l.config.host}:${l.config.port}: down`)
+    return out
   }
 
   /**
@@ -151,6 +180,7 @@ export class Server {
 
   private async doStop(): Promise<void> {
     if (this.statsTimer !== null) clearInterval(this.statsTimer)
+    await this.metrics?.close()
     await Promise.all(this.listeners.map((l) => l.close()))
     this.router?.flush()
     if (this.spool !== null) {

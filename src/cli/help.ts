@@ -16,6 +16,9 @@ Commands:
   senders [--quiet 15m] [--json]
                           Who sends: each sender (its host, or its address), peer, last seen,
                           messages, worst severity this hour; --quiet lists those silent that long.
+  stats [--watch]         What the running server is doing (from its metrics listener: connections,
+                          rates, spool backlog, journal lag, drops and refusals by reason, memory);
+                          exit 1 when it is unhealthy or not running.
   check-config FILE       Validate a config file: print the effective config (defaults filled in,
                           paths resolved) and exit 0, or every error with its key's path and exit 2.
   spool ls                List the spool's segments: bytes, records, first and last receive time.

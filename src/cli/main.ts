@@ -9,6 +9,7 @@ import { Server } from '../server.js'
 import { helpText } from './help.js'
 import { sendersCommand } from './senders.js'
 import { spoolCat, spoolLs, spoolVerify } from './spool.js'
+import { statsCommand } from './stats.js'
 import { tailCommand } from './tail.js'
 
 function version(): string {
@@ -73,11 +74,12 @@ async function serve(configFile: string | undefined): Promise<void> {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2)
-  // tail and senders have options of their own; each parses its whole argument list (--config included) itself.
+  // tail, senders and stats have options of their own; each parses its whole argument list (--config included) itself.
   let i = 0
   while (argv[i] === '--config' || argv[i]?.startsWith('--config=')) i += argv[i] === '--config' ? 2 : 1
   if (argv[i] === 'tail') return tailCommand([...argv.slice(0, i), ...argv.slice(i + 1)])
   if (argv[i] === 'senders') return sendersCommand([...argv.slice(0, i), ...argv.slice(i + 1)])
+  if (argv[i] === 'stats') return statsCommand([...argv.slice(0, i), ...argv.slice(i + 1)])
   const args = parseArgs(argv)
   switch (args.command) {
     case '':

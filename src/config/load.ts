@@ -20,6 +20,7 @@ export interface Config {
     idleTimeoutSeconds: number
     keepAliveSeconds: number
   }
+  metrics: { host: string; port: number }
   parse: { timezone: string }
   udp: { recvBufferBytes: number }
   spool: {

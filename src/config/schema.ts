@@ -93,6 +93,20 @@ export const configSchema: Record<string, Field> = {
       },
     },
   },
+  metrics: {
+    kind: 'object',
+    doc: 'HTTP listener for /metrics (Prometheus), /healthz and /status (spillway stats); off unless port is set.',
+    fields: {
+      host: { kind: 'string', default: '127.0.0.1', doc: 'Address to bind the metrics listener.' },
+      port: {
+        kind: 'integer',
+        min: 0,
+        max: 65535,
+        default: 0,
+        doc: 'Port of the metrics listener; 0 = no metrics listener.',
+      },
+    },
+  },
   parse: {
     kind: 'object',
     doc: 'How message headers are read.',

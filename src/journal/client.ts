@@ -12,6 +12,9 @@ export interface JournalProgress {
   cursorOff: number
   journaled: number
   corrupt: number
+  parseErrors: number
+  lastReceivedAt: number
+  failing: string | null
 }
 
 export class JournalClient {
@@ -19,6 +22,13 @@ export class JournalClient {
   /** The worker died: nothing more can be journaled; the server must stop loudly. */
   onFatal: (message: string) => void = () => {}
   journaled = 0
+  corrupt = 0
+  parseErrors = 0
+  lastReceivedAt = 0
+  /** The SQLite error holding the journal up, or null when it commits. */
+  failing: string | null = null
+  /** The worker thread is gone: nothing can be journaled. */
+  dead = false
   private readonly worker: Worker
   private stopped: Promise<number>
   private ready: Promise<{ cursorSeg: number; cursorOff: number; rows: number }>
@@ -44,6 +54,10 @@ export class JournalClient {
           break
         case 'progress':
           this.journaled = m.journaled
+          this.lastReceivedAt = m.lastReceivedAt
+          this.corrupt = m.corrupt
+          this.parseErrors = m.parseErrors
+          this.failing = m.failing
           this.onProgress(m)
           break
         case 'stopped':
@@ -63,6 +77,7 @@ export class JournalClient {
       else this.onFatal(message)
     })
     this.worker.on('exit', (code) => {
+      this.dead = true
       if (code !== 0 && isReady) this.onFatal(`journal worker exited with code ${code}`)
       onStopped(this.journaled)
     })

@@ -29,6 +29,11 @@ export type FromWorker =
       cursorOff: number
       journaled: number
       corrupt: number
+      parseErrors: number
+      /** Receive time of the last record journaled: how far behind the journal is, when it is. */
+      lastReceivedAt: number
+      /** The SQLite error that is holding the journal up (SQLITE_BUSY, SQLITE_FULL, ...), or null. */
+      failing: string | null
     }
   | { t: 'stopped'; journaled: number }
   | { t: 'fatal'; message: string }

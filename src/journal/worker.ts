@@ -91,6 +91,7 @@ let walBlocked = false
 let scheduled = false
 let retrying = false
 let failing: string | null = null
+let lastReceivedAt = 0
 let corrupt = 0
 // Counted inside transactions: saved before each and restored if it rolls back, so retries never count twice.
 const rows = { journaled: 0, parseErrors: 0, invalidUtf8: 0, withNul: 0 }
@@ -193,6 +194,7 @@ function insertRecords(
     if (rec.read(buf, p, lf)) {
       parseSyslog(cleanText(rec.msgText(), buf), rec.receivedAt, parsed)
       rows.parseErrors += parsed.parseError
+      lastReceivedAt = rec.receivedAt
       senders.add(parsed.host, rec.peer, rec.receivedAt, parsed.severity)
       insert.run(
         rec.receivedAt,
@@ -392,7 +394,17 @@ function writeStats(): void {
 }
 
 function report(): void {
-  send({ t: 'progress', acked, cursorSeg, cursorOff, journaled: rows.journaled, corrupt })
+  send({
+    t: 'progress',
+    acked,
+    cursorSeg,
+    cursorOff,
+    journaled: rows.journaled,
+    corrupt,
+    parseErrors: rows.parseErrors,
+    lastReceivedAt,
+    failing,
+  })
   acked = []
 }
 
@@ -405,6 +417,7 @@ function onError(err: unknown): void {
     if (failing === null) {
       failing = code
       logEvent('journal-busy', { code, message: (err as Error).message, retryMs: kRetryMs })
+      report() // health checks see it now, not after the next commit
     }
     retrying = true
     setTimeout(() => {

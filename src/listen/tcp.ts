@@ -28,6 +28,10 @@ export class TcpListener {
   private readonly name: string
   private stopping = false
 
+  get up(): boolean {
+    return this.server.listening
+  }
+
   constructor(
     config: ListenerConfig,
     router: Router,

@@ -19,6 +19,8 @@ export class UdpListener extends LaneState implements Lane {
   private readonly router: Router
   private readonly counters: Counters
   private readonly max: number
+  /** Bound and not closed. */
+  up = false
   private lastAddress = ''
   private lastPort = -1
 
@@ -61,6 +63,10 @@ export class UdpListener extends LaneState implements Lane {
       this.socket.bind(port, host, () => {
         this.socket.off('error', onError)
         this.socket.on('error', () => this.counters.connectionErrors++)
+        this.up = true
+        this.socket.once('close', () => {
+          this.up = false
+        })
         const bound = this.socket.address().port
         resolve({ host, port: bound, recvBufferBytes: this.sizeReceiveBuffer(bound) })
       })

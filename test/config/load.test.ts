@@ -57,7 +57,7 @@ test('unknown keys and wrong types are rejected, every one named by its path', (
   )
   const lines = err!.message.split('\n')
   t.deepEqual(lines, [
-    'bad.json: extra: unknown key (known here: listeners, limits, parse, udp, spool, journal)',
+    'bad.json: extra: unknown key (known here: listeners, limits, metrics, parse, udp, spool, journal)',
     'bad.json: listeners[0].transport must be one of "tcp", "udp", got "tls"',
     'bad.json: listeners[0].port must be an integer from 0 to 65535, got number 70000',
     'bad.json: listeners[1] must be an object, got number 5',

@@ -96,13 +96,17 @@ export async function startServer(t: ExecutionContext, opts: ServerOptions = {})
   }
 }
 
-/** Polls `check` until it returns a value that is not undefined, or fails after `ms`. */
-export async function waitFor<T>(what: string, check: () => T | undefined, ms = 10_000): Promise<T> {
+/** Polls `check` (sync or async) until it returns a value that is not undefined, or fails after `ms`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  ms = 10_000,
+): Promise<T> {
   const deadline = Date.now() + ms
   let last: unknown
   for (;;) {
     try {
-      const v = check()
+      const v = await check()
       if (v !== undefined) return v
     } catch (err) {
       last = err

@@ -1,0 +1,114 @@
+// `spillway stats [--watch]`: what the running server is doing, from its /status endpoint (config
+// "metrics"); without one, from the journal's stats table, saying how old that is.
+
+import { get } from 'node:http'
+import { parseArgs } from 'node:util'
+import { loadConfig, resolvePaths } from '../config/load.js'
+import { ErrorCodes, SpillwayError } from '../errors.js'
+import { readStatsTable } from '../journal/stats-table.js'
+
+interface Status {
+  at: number
+  problems: string[]
+  stats: Record<string, number>
+}
+
+function fetchStatus(host: string, port: number): Promise<Status> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host, port, path: '/status', timeout: 3000 }, (res) => {
+      let body = ''
+      res.on('data', (d: Buffer) => {
+        body += d.toString()
+      })
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(body) as Status)
+        } catch (err) {
+          reject(err)
+        }
+      })
+    })
+    req.on('timeout', () => req.destroy(new Error('no answer in 3 s')))
+    req.on('error', reject)
+  })
+}
+
+function mb(n: number): string {
+  return `${(n / 1048576).toFixed(1)} MB`
+}
+
+export function render(
+  s: Record<string, number>,
+  prev: Status | null,
+  now: Status,
+  problems: string[],
+): string {
+  const v = (k: string) => s[k] ?? 0
+  const received = v('received_tcp_total') + v('received_udp_total')
+  const lines: string[] = []
+  if (prev !== null) {
+    const dt = (now.at - prev.at) / 1000
+    const p = prev.stats
+    const inRate = (received - ((p.received_tcp_total ?? 0) + (p.received_udp_total ?? 0))) / dt
+    const outRate = (v('journal_rows_total') - (p.journal_rows_total ?? 0)) / dt
+    lines.push(`rate         ${Math.round(inRate)} msgs/s in, ${Math.round(outRate)} rows/s journaled`)
+  }
+  lines.push(
+    `health       ${problems.length === 0 ? 'ok' : problems.join('; ')}`,
+    `connections  ${v('connections_open')} open, ${v('connections_opened_total')} opened`,
+    `received     ${received} (tcp ${v('received_tcp_total')}, udp ${v('received_udp_total')}); journaled ${v('journal_rows_total')}`,
+    `spool        ${mb(v('spool_backlog_bytes'))} not yet journaled; journal lag ${v('journal_lag_seconds').toFixed(1)} s`,
+    `memory       ${mb(v('memory_buffered_bytes'))} buffered; RSS ${mb(v('rss_bytes'))}; loop p99 ${v('event_loop_delay_p99_ms').toFixed(1)} ms`,
+    `dropped      spool full ${v('dropped_spool_full_total')}, udp in kernel ${Math.max(0, v('udp_kernel_drops_total'))}`,
+    `refused      max connections ${v('connections_refused_max_total')}, per source ${v('connections_refused_per_source_total')}, not allowed ${v('refused_not_allowed_total')}`,
+    `other        truncated ${v('truncated_total')}, parse errors ${v('parse_errors_total')}, idle timeouts ${v('idle_timeouts_total')}, corrupt spool records ${v('spool_corrupt_records_total')}`,
+  )
+  return `${lines.join('\n')}\n`
+}
+
+export async function statsCommand(argv: string[]): Promise<void> {
+  let values: { config?: string | undefined; watch: boolean }
+  try {
+    values = parseArgs({
+      args: argv,
+      options: { config: { type: 'string' }, watch: { type: 'boolean', short: 'w', default: false } },
+      strict: true,
+    }).values as typeof values
+  } catch (err) {
+    throw new SpillwayError(ErrorCodes.usage, `stats: ${(err as Error).message}`)
+  }
+  const cfg = resolvePaths(loadConfig(values.config))
+  const out = (s: string) => process.stdout.write(s)
+  if (cfg.metrics.port === 0) {
+    const t = readStatsTable(cfg.journal.path)
+    out(
+      `(this config has no metrics listener, metrics.port is 0: from the journal's stats table, ${Math.round((Date.now() - t.at) / 1000)} s old)\n`,
+    )
+    out(render(t.stats, null, { at: t.at, problems: [], stats: t.stats }, []))
+    return
+  }
+  const ask = async (): Promise<Status> => {
+    try {
+      return await fetchStatus(cfg.metrics.host, cfg.metrics.port)
+    } catch (err) {
+      throw new SpillwayError(
+        ErrorCodes.journal,
+        `no server answers at http://${cfg.metrics.host}:${cfg.metrics.port}/status (${(err as Error).message}): is spillway serve running with this config?`,
+      )
+    }
+  }
+  let prev = await ask()
+  if (!values.watch) {
+    await new Promise((r) => setTimeout(r, 1000))
+    const now = await ask()
+    out(render(now.stats, prev, now, now.problems))
+    process.exitCode = now.problems.length === 0 ? 0 : 1
+    return
+  }
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 2000))
+    const now = await ask()
+    out(`\n${new Date(now.at).toISOString()}\n${render(now.stats, prev, now, now.problems)}`)
+    prev = now
+  }
+}

@@ -1,0 +1,203 @@
+// The metrics listener (config "metrics"; off unless metrics.port is set): Prometheus text at /metrics
+// (prom-client), health at /healthz, and the raw status as JSON at /status for `spillway stats`.
+// Values are read from the server's counters when scraped; nothing is done per message.
+
+import { createServer, type Server as HttpServer } from 'node:http'
+import { Counter, Gauge, Registry } from 'prom-client'
+import { ErrorCodes, SpillwayError } from '../errors.js'
+
+export interface StatusSource {
+  /** The server's counters and gauges, by stats-table name. */
+  stats(): Record<string, number>
+  /** Why the server is unhealthy, or an empty list. */
+  problems(): string[]
+}
+
+type Def = [name: string, help: string, from: (s: Record<string, number>) => Record<string, number>]
+
+// Prometheus names for the stats-table values; a label set per entry of what `from` returns.
+const kCounters: Def[] = [
+  [
+    'spillway_messages_received_total',
+    'Messages read from sockets.',
+    (s) => ({ 'transport=tcp': s.received_tcp_total!, 'transport=udp': s.received_udp_total! }),
+  ],
+  [
+    'spillway_messages_journaled_total',
+    'Rows committed to the journal.',
+    (s) => ({ '': s.journal_rows_total! }),
+  ],
+  [
+    'spillway_messages_spooled_total',
+    'Messages written through the spool.',
+    (s) => ({ '': s.spooled_total! }),
+  ],
+  [
+    'spillway_messages_dropped_total',
+    'Messages dropped, by reason.',
+    (s) => ({
+      'reason=spool_full': s.dropped_spool_full_total!,
+      'reason=udp_kernel': Math.max(0, s.udp_kernel_drops_total!),
+    }),
+  ],
+  [
+    'spillway_messages_truncated_total',
+    'Messages cut to limits.maxMessageBytes.',
+    (s) => ({ '': s.truncated_total! }),
+  ],
+  ['spillway_parse_errors_total', 'Frames no header grammar fits.', (s) => ({ '': s.parse_errors_total! })],
+  [
+    'spillway_connections_refused_total',
+    'TCP connections closed at accept (and UDP datagrams refused), by reason.',
+    (s) => ({
+      'reason=max_connections': s.connections_refused_max_total!,
+      'reason=max_connections_per_source': s.connections_refused_per_source_total!,
+      'reason=not_allowed': s.refused_not_allowed_total!,
+    }),
+  ],
+  [
+    'spillway_idle_timeouts_total',
+    'Connections closed for silence.',
+    (s) => ({ '': s.idle_timeouts_total! }),
+  ],
+  [
+    'spillway_spool_corrupt_records_total',
+    'Spool records set aside as corrupt.',
+    (s) => ({ '': s.spool_corrupt_records_total! }),
+  ],
+]
+const kGauges: Def[] = [
+  ['spillway_connections', 'Open TCP connections.', (s) => ({ '': s.connections_open! })],
+  ['spillway_spool_bytes', 'Spooled bytes not yet journaled.', (s) => ({ '': s.spool_backlog_bytes! })],
+  [
+    'spillway_memory_buffered_bytes',
+    'Bytes held in memory, not yet journaled.',
+    (s) => ({ '': s.memory_buffered_bytes! }),
+  ],
+  [
+    'spillway_journal_lag_seconds',
+    'Age of what the journal has not committed yet; 0 when caught up.',
+    (s) => ({ '': s.journal_lag_seconds! }),
+  ],
+  [
+    'spillway_event_loop_delay_p99_seconds',
+    'Socket thread event-loop delay, p99.',
+    (s) => ({ '': s.event_loop_delay_p99_ms! / 1000 }),
+  ],
+  ['spillway_resident_memory_bytes', 'Resident set size.', (s) => ({ '': s.rss_bytes! })],
+]
+
+function labels(key: string): Record<string, string> {
+  if (key === '') return {}
+  const [k, v] = key.split('=') as [string, string]
+  return { [k]: v }
+}
+
+/** One stats() per scrape, not one per metric. */
+function cached(source: StatusSource): StatusSource {
+  let at = 0
+  let last: Record<string, number> = {}
+  return {
+    stats() {
+      const now = Date.now()
+      if (now - at > 100) {
+        last = source.stats()
+        at = now
+      }
+      return last
+    },
+    problems: () => source.problems(),
+  }
+}
+
+export function metricsRegistry(live: StatusSource): Registry {
+  const source = cached(live)
+  const registry = new Registry()
+  for (const [name, help, from] of kCounters) {
+    const names = Object.keys(from(new Proxy({}, { get: () => 0 })))
+    const labelNames = names[0] === '' ? [] : [names[0]!.split('=')[0]!]
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const [k, v] of Object.entries(from(source.stats()))) this.inc(labels(k), v)
+      },
+    })
+  }
+  for (const [name, help, from] of kGauges) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        for (const [k, v] of Object.entries(from(source.stats()))) this.set(labels(k), v)
+      },
+    })
+  }
+  return registry
+}
+
+export class MetricsServer {
+  private readonly http: HttpServer
+  private readonly registry: Registry
+
+  constructor(source: StatusSource) {
+    this.registry = metricsRegistry(source)
+    this.http = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0]
+      if (path === '/metrics') {
+        this.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': this.registry.contentType })
+            res.end(text)
+          },
+          (err: Error) => {
+            res.writeHead(500)
+            res.end(`${err.message}\n`)
+          },
+        )
+      } else if (path === '/healthz') {
+        const problems = source.problems()
+        res.writeHead(problems.length === 0 ? 200 : 503, { 'content-type': 'text/plain' })
+        res.end(problems.length === 0 ? 'ok\n' : `${problems.join('\n')}\n`)
+      } else if (path === '/status') {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(
+          JSON.stringify({
+            at: Date.now(),
+            pid: process.pid,
+            problems: source.problems(),
+            stats: source.stats(),
+          }),
+        )
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' })
+        res.end('not found: try /metrics, /healthz or /status\n')
+      }
+    })
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', (err) =>
+        reject(
+          new SpillwayError(ErrorCodes.listen, `metrics ${host}:${port}: cannot listen: ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      )
+      this.http.listen(port, host, () => {
+        const a = this.http.address()
+        resolve(typeof a === 'object' && a !== null ? a.port : port)
+      })
+    })
+  }
+
+  close(): Promise<void> {
+    this.http.closeAllConnections()
+    return new Promise((resolve) => this.http.close(() => resolve()))
+  }
+}
