@@ -18,7 +18,7 @@ import Database from 'better-sqlite3'
 import { logEvent } from '../log.js'
 import { SpoolReader } from '../spool/reader.js'
 import { RecordReader } from '../spool/record.js'
-import { listSegments } from '../spool/segment.js'
+import { listSegments, segmentPath } from '../spool/segment.js'
 import { FullTextIndexer } from './fts.js'
 import { ParsedMessage, parseSyslog } from './parse.js'
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
@@ -30,6 +30,7 @@ import { setZone } from './zone.js'
 const kLF = 0x0a
 const kRetryMs = 100
 const kBusyTimeoutMs = 200
+const kProgressEveryMs = 5000
 const kWorkerNice = 10
 
 const port = parentPort
@@ -109,13 +110,40 @@ let episodeStart = 0
 
 // Segments wholly below the cursor were journaled before a crash cut their deletion short.
 const stale = reader.removeBefore(cursorSeg)
-const backlog = listSegments(opts.spoolDir).length
-if (stale > 0 || backlog > 0) {
+const backlogSegs = listSegments(opts.spoolDir)
+// A backlog left by an earlier run: its replay reports progress at a steady interval until done.
+const startup = {
+  bytes: backlogSegs.reduce((n, seg) => n + statSync(segmentPath(opts.spoolDir, seg)).size, 0) - cursorOff,
+  done: 0,
+  rows: 0,
+  since: Date.now(),
+  lastLog: Date.now(),
+}
+if (stale > 0 || backlogSegs.length > 0) {
   logEvent('spool-found', {
-    segments: backlog,
+    segments: backlogSegs.length,
+    bytes: startup.bytes,
     removedJournaled: stale,
     cursorSegment: cursorSeg,
     offset: cursorOff,
+  })
+}
+
+function startupProgress(bytes: number, rowsDone: number): void {
+  if (startup.done >= startup.bytes) return
+  startup.done += bytes
+  startup.rows += rowsDone
+  const now = Date.now()
+  if (now - startup.lastLog < kProgressEveryMs && startup.done < startup.bytes) return
+  startup.lastLog = now
+  const secs = (now - startup.since) / 1000
+  const rate = startup.done / Math.max(secs, 0.001)
+  logEvent('replay-progress', {
+    percent: Math.min(100, Math.floor((100 * startup.done) / Math.max(1, startup.bytes))),
+    bytes: `${startup.done}/${startup.bytes}`,
+    rows: startup.rows,
+    rowsPerSec: Math.round(startup.rows / Math.max(secs, 0.001)),
+    etaSeconds: Math.max(0, Math.round((startup.bytes - startup.done) / Math.max(rate, 1))),
   })
 }
 const maxId = (db.prepare('SELECT max(id) AS n FROM messages').get() as { n: number | null }).n ?? 0
@@ -317,6 +345,7 @@ function replayStep(): boolean {
     throw err
   }
   replayedInEpisode += rows.journaled - before.journaled
+  startupProgress(end, rows.journaled - before.journaled)
   if (end > 0) {
     cursorOff += end
     readAtLeast = 0
