@@ -6,16 +6,8 @@ import { ErrorCodes, SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
 
-export interface JournalProgress {
-  acked: number[]
-  cursorSeg: number
-  cursorOff: number
-  journaled: number
-  corrupt: number
-  parseErrors: number
-  lastReceivedAt: number
-  failing: string | null
-}
+/** What the worker reports after each commit. */
+export type JournalProgress = Extract<FromWorker, { t: 'progress' }>
 
 export class JournalClient {
   onProgress: (p: JournalProgress) => void = () => {}

@@ -3,9 +3,8 @@
 // when a log stops arriving). Rows of one transaction are summed in memory and written as one upsert
 // per sender inside that same transaction, so it costs a map lookup per row, not a query.
 
-import { existsSync } from 'node:fs'
-import Database from 'better-sqlite3'
-import { ErrorCodes, SpillwayError } from '../errors.js'
+import type Database from 'better-sqlite3'
+import { openReadOnly } from './readonly.js'
 
 interface Acc {
   peer: string
@@ -81,13 +80,7 @@ export interface SenderRow {
 
 /** Every sender, or those silent for at least `quietMs`, the longest silent first. Read-only. */
 export function listSenders(journalPath: string, quietMs: number, now = Date.now()): SenderRow[] {
-  if (!existsSync(journalPath)) {
-    throw new SpillwayError(
-      ErrorCodes.journal,
-      `no journal at ${journalPath}: start the server (spillway serve) with the same --config first`,
-    )
-  }
-  const db = new Database(journalPath, { readonly: true, fileMustExist: true, timeout: 5000 })
+  const db = openReadOnly(journalPath)
   try {
     return db
       .prepare('SELECT * FROM sender_stats WHERE last_seen <= ? ORDER BY last_seen, sender')

@@ -2,9 +2,8 @@
 // them, like `journalctl -f`. Reads through its own read-only connection (WAL: it never slows the
 // writer), polling for new rows.
 
-import { existsSync } from 'node:fs'
-import Database from 'better-sqlite3'
-import { ErrorCodes, SpillwayError } from '../errors.js'
+import type Database from 'better-sqlite3'
+import { openReadOnly } from './readonly.js'
 
 export const kSeverities = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const
 
@@ -93,13 +92,7 @@ export class Tail {
   private readonly hasFts: boolean
 
   constructor(journalPath: string, opts: TailOptions) {
-    if (!existsSync(journalPath)) {
-      throw new SpillwayError(
-        ErrorCodes.journal,
-        `no journal at ${journalPath}: start the server (spillway serve) with the same --config first`,
-      )
-    }
-    this.db = new Database(journalPath, { readonly: true, fileMustExist: true, timeout: 5000 })
+    this.db = openReadOnly(journalPath)
     this.opts = opts
     this.hasFts =
       this.db.prepare("SELECT 1 FROM sqlite_master WHERE name IN ('messages_fts', 'fts_state')").all()
