@@ -22,7 +22,7 @@ const kStatsIntervalMs = 2000
 const kLoopResolutionMs = 5
 
 export interface Bound {
-  transport: 'tcp' | 'udp'
+  transport: 'tcp' | 'udp' | 'tls'
   host: string
   port: number
 }
@@ -109,7 +109,7 @@ export class Server {
     const max = cfg.limits.maxMessageBytes
     for (const l of cfg.listeners) {
       const listener =
-        l.transport === 'tcp'
+        l.transport !== 'udp'
           ? new TcpListener(l, router, this.counters, cfg.limits, this.gate)
           : new UdpListener(l, router, this.counters, max, cfg.udp.recvBufferBytes, this.gate)
       this.listeners.push(listener)
@@ -148,6 +148,11 @@ export class Server {
       event_loop_delay_p99_ms: Math.max(0, this.loopDelay.percentile(99) / 1e6 - kLoopResolutionMs),
       event_loop_delay_max_ms: Math.max(0, this.loopDelay.max / 1e6 - kLoopResolutionMs),
     }
+  }
+
+  /** SIGHUP: TLS listeners re-read their certificates; established connections are not touched. */
+  reloadTls(): void {
+    for (const l of this.listeners) if (l instanceof TcpListener) l.reloadTls()
   }
 
   /** How old the oldest message not yet journaled is, roughly: 0 when the journal has everything. */

@@ -69,6 +69,7 @@ async function serve(configFile: string | undefined): Promise<void> {
   }
   process.on('SIGINT', () => onSignal('SIGINT'))
   process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGHUP', () => server.reloadTls())
   await server.start()
 }
 

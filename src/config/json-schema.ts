@@ -14,7 +14,12 @@ function field(f: Field): Json {
     case 'integer':
       return { type: 'integer', description: f.doc, minimum: f.min, maximum: f.max, default: f.default }
     case 'string':
-      return { type: 'string', description: f.doc, minLength: 1, default: f.default }
+      return {
+        type: 'string',
+        description: f.doc,
+        minLength: f.allowEmpty === true ? 0 : 1,
+        default: f.default,
+      }
     case 'enum':
       return { enum: f.values, description: f.doc, default: f.default }
     case 'boolean':

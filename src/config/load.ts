@@ -3,10 +3,18 @@ import { resolve } from 'node:path'
 import { ErrorCodes, SpillwayError } from '../errors.js'
 import { configSchema, type Field } from './schema.js'
 
+export interface TlsConfig {
+  cert: string
+  key: string
+  ca: string
+  clientAuth: 'none' | 'request' | 'require'
+}
+
 export interface ListenerConfig {
-  transport: 'tcp' | 'udp'
+  transport: 'tcp' | 'udp' | 'tls'
   host: string
   port: number
+  tls: TlsConfig
   allow: string[]
 }
 
@@ -59,6 +67,16 @@ export function validate(raw: unknown, source: string): Config {
   // "$schema" points an editor at config.schema.json; it is not configuration.
   const { $schema: _schema, ...rest } = raw as Record<string, unknown>
   const cfg = fill(configSchema, rest, '', errors) as unknown as Config
+  cfg.listeners?.forEach((l, i) => {
+    if (l.transport !== 'tls') return
+    if (!l.tls?.cert) errors.push(`listeners[${i}].tls.cert is required for transport "tls"`)
+    if (!l.tls?.key) errors.push(`listeners[${i}].tls.key is required for transport "tls"`)
+    if (l.tls?.clientAuth === 'require' && !l.tls.ca) {
+      errors.push(
+        `listeners[${i}].tls.ca is required for clientAuth "require" (the CA client certificates chain to)`,
+      )
+    }
+  })
   if (errors.length > 0) {
     throw new SpillwayError(ErrorCodes.config, errors.map((e) => `${source}: ${e}`).join('\n'))
   }
@@ -88,8 +106,13 @@ export function loadConfig(file: string | undefined): Config {
 
 /** Absolute paths for the files the server touches, resolved against the working directory. */
 export function resolvePaths(cfg: Config, cwd = process.cwd()): Config {
+  const file = (f: string) => (f === '' ? f : resolve(cwd, f))
   return {
     ...cfg,
+    listeners: cfg.listeners.map((l) => ({
+      ...l,
+      tls: { ...l.tls, cert: file(l.tls.cert), key: file(l.tls.key), ca: file(l.tls.ca) },
+    })),
     spool: { ...cfg.spool, dir: resolve(cwd, cfg.spool.dir) },
     journal: { ...cfg.journal, path: resolve(cwd, cfg.journal.path) },
   }
@@ -146,7 +169,7 @@ function value(field: Field, v: unknown, path: string, errors: string[]): unknow
     }
     case 'string':
       if (v === undefined) return field.default
-      if (typeof v !== 'string' || v === '') {
+      if (typeof v !== 'string' || (v === '' && field.allowEmpty !== true)) {
         errors.push(`${path} must be a non-empty string, got ${describe(v)}`)
       } else {
         const problem = field.check?.(v) ?? null

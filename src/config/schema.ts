@@ -3,7 +3,13 @@
 // README table equal to it.
 
 export type Field =
-  | { kind: 'string'; default: string; doc: string; check?: (v: string) => string | null }
+  | {
+      kind: 'string'
+      default: string
+      doc: string
+      check?: (v: string) => string | null
+      allowEmpty?: boolean
+    }
   | { kind: 'integer'; default: number; min: number; max: number; doc: string }
   | { kind: 'enum'; default: string; values: readonly string[]; doc: string }
   | { kind: 'boolean'; default: boolean; doc: string }
@@ -28,9 +34,46 @@ export const configSchema: Record<string, Field> = {
       { transport: 'udp', host: '127.0.0.1', port: kDefaultPort },
     ],
     item: {
-      transport: { kind: 'enum', values: ['tcp', 'udp'], default: 'tcp', doc: '"tcp" or "udp".' },
+      transport: {
+        kind: 'enum',
+        values: ['tcp', 'udp', 'tls'],
+        default: 'tcp',
+        doc: '"tcp", "udp", or "tls" (RFC 5425: TCP with TLS; octet-counted and LF framing both read).',
+      },
       host: { kind: 'string', default: '127.0.0.1', doc: 'Address to bind; "0.0.0.0" or "::" for all.' },
       port: { kind: 'integer', min: 0, max: 65535, default: kDefaultPort, doc: 'Port; 0 picks a free one.' },
+      tls: {
+        kind: 'object',
+        doc: 'For transport "tls" only. Files are read at start and again on SIGHUP.',
+        fields: {
+          cert: {
+            kind: 'string',
+            default: '',
+            allowEmpty: true,
+            doc: 'PEM certificate chain of the server (required for "tls").',
+          },
+          key: {
+            kind: 'string',
+            default: '',
+            allowEmpty: true,
+            doc: 'PEM private key of the server (required for "tls").',
+          },
+          ca: {
+            kind: 'string',
+            default: '',
+            allowEmpty: true,
+            doc: 'PEM CA bundle that client certificates must chain to.',
+          },
+          clientAuth: {
+            kind: 'enum',
+            values: ['none', 'request', 'require'],
+            default: 'none',
+            doc:
+              '"none": no client certificate; "request": asked for, recorded when valid; "require": a ' +
+              'client without a certificate from ca is refused at the handshake (counted, logged).',
+          },
+        },
+      },
       allow: {
         kind: 'strings',
         default: [],

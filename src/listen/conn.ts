@@ -14,12 +14,18 @@ export class TcpConn extends LaneState implements FrameSink, Lane {
   private readonly router: Router
   readonly onData: (chunk: Buffer) => void
 
-  constructor(socket: Socket, router: Router, maxMessageBytes: number, counters: FramingCounters) {
+  constructor(
+    socket: Socket,
+    router: Router,
+    maxMessageBytes: number,
+    counters: FramingCounters,
+    transport: 'tcp' | 'tls' = 'tcp',
+  ) {
     super()
     this.socket = socket
     this.router = router
     this.peer = formatPeer(socket.remoteAddress, socket.remotePort)
-    this.prefix = connPrefix('tcp', this.peer)
+    this.prefix = connPrefix(transport, this.peer)
     this.framer = new Framer(maxMessageBytes, counters)
     this.onData = (chunk: Buffer) => {
       this.router.setNow(Date.now())

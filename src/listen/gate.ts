@@ -9,6 +9,7 @@ export const RefusalReason = {
   maxConnections: 'max_connections',
   maxPerSource: 'max_connections_per_source',
   notAllowed: 'not_allowed',
+  tlsHandshake: 'tls_handshake',
 } as const
 export type RefusalReason = (typeof RefusalReason)[keyof typeof RefusalReason]
 
@@ -43,6 +44,7 @@ export class ConnectionGate {
     max_connections: 0,
     max_connections_per_source: 0,
     not_allowed: 0,
+    tls_handshake: 0,
   }
   open = 0
   private readonly perSource = new Map<string, number>()
@@ -87,7 +89,7 @@ export class ConnectionGate {
   }
 
   /** Counts a refusal, and logs it unless this reason was logged within kLogEveryMs. */
-  refuse(reason: RefusalReason, source: string, listener: string, limit: number): void {
+  refuse(reason: RefusalReason, source: string, listener: string, limit: number, detail?: string): void {
     this.refused[reason]++
     const now = Date.now()
     const last = this.lastLog.get(reason)
@@ -97,6 +99,7 @@ export class ConnectionGate {
     }
     const fields: Record<string, string | number> = { reason, peer: source, listener }
     if (limit > 0) fields.limit = limit
+    if (detail !== undefined) fields.error = detail
     fields.refusedSinceLastLine = last?.since ?? 0
     logEvent('connection-refused', fields)
     this.lastLog.set(reason, { at: now, since: 0 })

@@ -1,11 +1,20 @@
-// TCP listener: accepts connections and drains them as fast as the kernel hands data over. A socket is
-// never paused for the journal's sake; what the journal cannot take yet goes to the spool.
+// TCP listener (and TLS, RFC 5425): accepts connections and drains them as fast as the kernel hands data
+// over. A socket is never paused for the journal's sake; what the journal cannot take yet goes to the
+// spool. With TLS, limits and allow-lists are checked on the raw connection, before the handshake.
 
+import { readFileSync } from 'node:fs'
 import type { BlockList } from 'node:net'
 import { createServer, type Server, type Socket } from 'node:net'
+import {
+  createServer as createTlsServer,
+  type SecureContextOptions,
+  type TLSSocket,
+  type Server as TlsServer,
+} from 'node:tls'
 import type { Router } from '../buffer/router.js'
 import type { ListenerConfig } from '../config/load.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
+import { logEvent } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import { TcpConn } from './conn.js'
 import { allowList, type ConnectionGate } from './gate.js'
@@ -27,6 +36,7 @@ export class TcpListener {
   private readonly allow: BlockList | null
   private readonly name: string
   private stopping = false
+  private readonly subjects = new Set<string>()
 
   get up(): boolean {
     return this.server.listening
@@ -45,8 +55,63 @@ export class TcpListener {
     this.limits = limits
     this.gate = gate
     this.allow = allowList(config.allow)
-    this.name = `tcp ${config.host}:${config.port}`
-    this.server = createServer({ noDelay: true }, (s) => this.accept(s))
+    this.name = `${config.transport} ${config.host}:${config.port}`
+    if (config.transport === 'tls') {
+      const auth = config.tls.clientAuth
+      const server = createTlsServer(
+        {
+          ...secureOptions(config),
+          requestCert: auth !== 'none',
+          rejectUnauthorized: auth === 'require',
+          noDelay: true,
+        },
+        (s) => this.accept(s, true),
+      )
+      server.on('connection', (raw: Socket) => {
+        const address = raw.remoteAddress ?? ''
+        if (this.stopping || this.gate.admit(address, this.allow, this.name) !== null) {
+          raw.destroy()
+          return
+        }
+        raw.once('close', () => this.gate.release(address))
+      })
+      server.on('tlsClientError', (err, s) => {
+        this.counters.tlsHandshakeFailures++
+        this.gate.refuse('tls_handshake', s.remoteAddress ?? '', this.name, 0, err.message)
+      })
+      this.server = server
+    } else {
+      this.server = createServer({ noDelay: true }, (s) => this.accept(s, false))
+    }
+  }
+
+  // A client certificate's subject is logged the first time it is seen (not per connection): who
+  // may send is then on record without a line per reconnect.
+  private noteSubject(socket: TLSSocket, peer: string): void {
+    if (!socket.authorized) return
+    const subject = socket.getPeerCertificate().subject
+    if (subject === undefined) return
+    const s = Object.entries(subject)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',')
+    if (s === '' || this.subjects.has(s)) return
+    this.subjects.add(s)
+    logEvent('tls-client', { listener: this.name, peer, subject: s })
+  }
+
+  /** Re-reads the certificate, key and CA (SIGHUP); established connections keep theirs. */
+  reloadTls(): void {
+    if (this.config.transport !== 'tls') return
+    try {
+      ;(this.server as TlsServer).setSecureContext(secureOptions(this.config))
+      logEvent('tls-reloaded', { listener: this.name, cert: this.config.tls.cert })
+    } catch (err) {
+      logEvent('tls-reload-failed', {
+        listener: this.name,
+        error: (err as Error).message,
+        keeping: 'the previous certificate',
+      })
+    }
   }
 
   listen(): Promise<{ host: string; port: number }> {
@@ -67,13 +132,20 @@ export class TcpListener {
     })
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, tls: boolean): void {
     const address = socket.remoteAddress ?? ''
-    if (this.stopping || this.gate.admit(address, this.allow, this.name) !== null) {
+    if (!tls && (this.stopping || this.gate.admit(address, this.allow, this.name) !== null)) {
       socket.destroy()
       return
     }
-    const conn = new TcpConn(socket, this.router, this.limits.maxMessageBytes, this.counters.framing)
+    const conn = new TcpConn(
+      socket,
+      this.router,
+      this.limits.maxMessageBytes,
+      this.counters.framing,
+      tls ? 'tls' : 'tcp',
+    )
+    if (tls) this.noteSubject(socket as TLSSocket, conn.peer)
     this.conns.add(conn)
     this.counters.connectionsOpened++
     if (this.limits.keepAliveSeconds > 0) socket.setKeepAlive(true, this.limits.keepAliveSeconds * 1000)
@@ -97,7 +169,7 @@ export class TcpListener {
       conn.framer.finish(conn, true)
     })
     socket.on('close', () => {
-      this.gate.release(address)
+      if (!tls) this.gate.release(address)
       this.router.closeLane(conn)
       this.conns.delete(conn)
       this.counters.connectionsClosed++
@@ -118,4 +190,20 @@ export class TcpListener {
     }
     return closed
   }
+}
+
+function secureOptions(config: ListenerConfig): SecureContextOptions {
+  const read = (what: string, file: string) => {
+    try {
+      return readFileSync(file)
+    } catch (err) {
+      throw new SpillwayError(
+        ErrorCodes.listen,
+        `tls ${config.host}:${config.port}: cannot read ${what} ${file}: ${(err as Error).message}`,
+      )
+    }
+  }
+  const o: SecureContextOptions = { cert: read('cert', config.tls.cert), key: read('key', config.tls.key) }
+  if (config.tls.ca !== '') o.ca = read('ca', config.tls.ca)
+  return o
 }

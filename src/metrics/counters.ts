@@ -15,6 +15,7 @@ export class Counters {
   connectionsClosed = 0
   connectionErrors = 0
   idleTimeouts = 0
+  tlsHandshakeFailures = 0
   /** Records dropped because the spool was full (policy "drop", or UDP). */
   droppedSpoolFull = 0
   /** Connections paused because the spool was full (policy "block"). */
@@ -39,6 +40,7 @@ export class Counters {
       connections_closed_total: this.connectionsClosed,
       connection_errors_total: this.connectionErrors,
       idle_timeouts_total: this.idleTimeouts,
+      tls_handshake_failures_total: this.tlsHandshakeFailures,
       dropped_spool_full_total: this.droppedSpoolFull,
       paused_spool_full_total: this.pausedForSpool,
     }

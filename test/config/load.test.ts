@@ -5,6 +5,7 @@ import { defaults, validate } from '../../src/config/load.js'
 import { configSchema, type Field } from '../../src/config/schema.js'
 
 const root = new URL('../../../', import.meta.url)
+const kNoTls = { cert: '', key: '', ca: '', clientAuth: 'none' }
 
 function keyPaths(fields: Record<string, Field>, prefix = ''): string[] {
   return Object.entries(fields).flatMap(([k, f]) => {
@@ -29,8 +30,8 @@ test('the README documents every config key', (t) => {
 test('defaults: TCP and UDP on 127.0.0.1:5140, ./spool, ./journal.db', (t) => {
   const d = defaults()
   t.deepEqual(d.listeners, [
-    { transport: 'tcp', host: '127.0.0.1', port: 5140, allow: [] },
-    { transport: 'udp', host: '127.0.0.1', port: 5140, allow: [] },
+    { transport: 'tcp', host: '127.0.0.1', port: 5140, tls: kNoTls, allow: [] },
+    { transport: 'udp', host: '127.0.0.1', port: 5140, tls: kNoTls, allow: [] },
   ])
   t.is(d.spool.dir, 'spool')
   t.is(d.journal.path, 'journal.db')
@@ -40,7 +41,7 @@ test('a partial config keeps the defaults of the keys it leaves out', (t) => {
   const c = validate({ spool: { thresholdBytes: 0 }, listeners: [{ transport: 'udp', port: 514 }] }, 'c.json')
   t.is(c.spool.thresholdBytes, 0)
   t.is(c.spool.dir, 'spool')
-  t.deepEqual(c.listeners, [{ transport: 'udp', host: '127.0.0.1', port: 514, allow: [] }])
+  t.deepEqual(c.listeners, [{ transport: 'udp', host: '127.0.0.1', port: 514, tls: kNoTls, allow: [] }])
 })
 
 test('unknown keys and wrong types are rejected, every one named by its path', (t) => {
@@ -49,7 +50,7 @@ test('unknown keys and wrong types are rejected, every one named by its path', (
       {
         spool: { thresholdBytz: 1, segmentBytes: '64M' },
         journal: 'journal.db',
-        listeners: [{ transport: 'tls', port: 70000 }, 5],
+        listeners: [{ transport: 'tls2', port: 70000 }, 5],
         extra: true,
       },
       'bad.json',
@@ -58,7 +59,7 @@ test('unknown keys and wrong types are rejected, every one named by its path', (
   const lines = err!.message.split('\n')
   t.deepEqual(lines, [
     'bad.json: extra: unknown key (known here: listeners, limits, metrics, parse, udp, spool, journal)',
-    'bad.json: listeners[0].transport must be one of "tcp", "udp", got "tls"',
+    'bad.json: listeners[0].transport must be one of "tcp", "udp", "tls", got "tls2"',
     'bad.json: listeners[0].port must be an integer from 0 to 65535, got number 70000',
     'bad.json: listeners[1] must be an object, got number 5',
     'bad.json: spool.thresholdBytz: unknown key (known here: dir, thresholdBytes, maxBytes, whenFull, segmentBytes)',
@@ -105,10 +106,26 @@ test('config.schema.json is the JSON Schema of the config as the code defines it
   // every key the loader knows is in the schema, with its default
   const props = file.properties
   t.is(props.spool.properties.thresholdBytes.default, defaults().spool.thresholdBytes)
-  t.deepEqual(props.listeners.items.properties.transport.enum, ['tcp', 'udp'])
+  t.deepEqual(props.listeners.items.properties.transport.enum, ['tcp', 'udp', 'tls'])
   t.false(file.additionalProperties)
 })
 
 test('a config may name its schema with "$schema"', (t) => {
   t.deepEqual(validate({ $schema: './config.schema.json' }, 'c.json'), defaults())
+})
+
+test('a "tls" listener needs a certificate and key, and a CA to require client certificates', (t) => {
+  const err = t.throws(() =>
+    validate({ listeners: [{ transport: 'tls', tls: { clientAuth: 'require' } }] }, 'c.json'),
+  )
+  t.deepEqual(err!.message.split('\n'), [
+    'c.json: listeners[0].tls.cert is required for transport "tls"',
+    'c.json: listeners[0].tls.key is required for transport "tls"',
+    'c.json: listeners[0].tls.ca is required for clientAuth "require" (the CA client certificates chain to)',
+  ])
+  const ok = validate(
+    { listeners: [{ transport: 'tls', port: 6514, tls: { cert: 'c.pem', key: 'k.pem' } }] },
+    'c.json',
+  )
+  t.is(ok.listeners[0]!.tls.clientAuth, 'none')
 })
