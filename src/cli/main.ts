@@ -75,6 +75,11 @@ async function serve(configFile: string | undefined): Promise<void> {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2)
+  // --help anywhere, on any subcommand, prints the whole help (it covers every subcommand).
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(helpText())
+    return
+  }
   // tail, senders and stats have options of their own; each parses its whole argument list (--config included) itself.
   let i = 0
   while (argv[i] === '--config' || argv[i]?.startsWith('--config=')) i += argv[i] === '--config' ? 2 : 1

@@ -104,3 +104,11 @@ test('check-config prints the effective config, or every error with its key path
   t.regex(r.stderr, /bad\.json: journal\.maxRows must be an integer from 0 to \d+, got number -1/)
   t.is(spillway(['check-config'], dir).status, 2)
 })
+
+test('--help works on every subcommand', (t) => {
+  for (const cmd of ['serve', 'tail', 'senders', 'stats', 'check-config', 'spool']) {
+    const r = spillway([cmd, '--help'])
+    t.is(r.status, 0, cmd)
+    t.true(r.stdout.startsWith(kUsage), cmd)
+  }
+})
