@@ -141,6 +141,7 @@ export class Server {
       spool_corrupt_records_total: this.journal?.corrupt ?? 0,
       journal_lag_seconds: this.journalLagSeconds(),
       spool_backlog_bytes: this.spool?.backlog ?? 0,
+      spool_segments: this.spool?.segments ?? 0,
       udp_kernel_drops_total:
         udpSocketDrops(this.bound.filter((b) => b.transport === 'udp').map((b) => b.port)) ?? -1,
       udp_rcvbuf_errors_system_total: udpRcvbufErrors() ?? -1,

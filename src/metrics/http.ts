@@ -70,6 +70,11 @@ const kGauges: Def[] = [
   ['spillway_connections', 'Open TCP connections.', (s) => ({ '': s.connections_open! })],
   ['spillway_spool_bytes', 'Spooled bytes not yet journaled.', (s) => ({ '': s.spool_backlog_bytes! })],
   [
+    'spillway_spool_segments',
+    'Spool segment files holding records not yet journaled.',
+    (s) => ({ '': s.spool_segments! }),
+  ],
+  [
     'spillway_memory_buffered_bytes',
     'Bytes held in memory, not yet journaled.',
     (s) => ({ '': s.memory_buffered_bytes! }),

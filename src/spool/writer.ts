@@ -44,6 +44,11 @@ export class SpoolWriter {
   bytesWritten = 0
   /** Bytes appended and not yet journaled (pending ones included): what spool.maxBytes bounds. */
   backlog = 0
+  /** Segments holding records not yet journaled. */
+  get segments(): number {
+    return this.segBytes.size
+  }
+
   /** Bytes appended and not yet on disk. */
   get unwritten(): number {
     return this.appended - this.bytesWritten

@@ -47,6 +47,11 @@ test('/metrics in Prometheus text, /healthz failing while the journal cannot be 
   t.regex(stats.stdout, /^rate +\d+ msgs\/s in, \d+ rows\/s journaled$/m)
   t.regex(stats.stdout, /^health +ok$/m)
   t.regex(stats.stdout, /received +4 \(tcp 3, udp 1\); journaled 4/)
+  t.regex(
+    stats.stdout,
+    /^spool +[\d.]+ MB in \d+ segment\(s\) not yet journaled; oldest ~[\d.]+ s old \(journal lag\)$/m,
+  )
+  t.regex(m.body, /^spillway_spool_segments \d+$/m)
   // A write lock held elsewhere: the journal cannot be written, and health says so.
   const lock = await holdWriteLock(srv.journalPath)
   await sendTcp(srv.tcpPort, ['<13>held\n'])
