@@ -59,7 +59,6 @@ export interface BatchSink {
 const kBatchBytes = 256 * 1024
 
 export class Router {
-  readonly threshold: number
   readonly bounds: Bounds
   readonly spool: SpoolWriter
   /** Memory-lane bytes posted or pending, not yet committed, over all lanes. */
@@ -86,7 +85,6 @@ export class Router {
 
   constructor(bounds: Bounds, spool: SpoolWriter, journal: BatchSink, counters: Counters) {
     this.bounds = bounds
-    this.threshold = bounds.threshold
     this.spool = spool
     this.journal = journal
     this.counters = counters
@@ -103,21 +101,23 @@ export class Router {
 
   route(lane: Lane, buf: Buffer, start: number, end: number, origLen: number): void {
     const room = maxRecordBytes(lane.prefix.length, end - start)
-    if (lane.spilling && this.caughtUp(lane) && lane.memBytes + room <= this.threshold) {
+    // One test for both directions, so a lane never leaves the spill lane only to re-enter it at once
+    // (the global cap alone would otherwise log spill-end and spill-start for every record).
+    const fits =
+      lane.memBytes + room <= this.bounds.threshold && this.memTotal + room <= this.bounds.memoryBytes
+    if (lane.spilling && fits && this.caughtUp(lane)) {
       lane.spilling = false
       this.spillingLanes--
-      if (this.spillingLanes === 0 && this.threshold > 0)
+      if (this.spillingLanes === 0 && this.bounds.threshold > 0)
         logEvent('spill-end', { reason: 'journal caught up' })
     }
-    if (
-      !lane.spilling &&
-      (lane.memBytes + room > this.threshold || this.memTotal + room > this.bounds.memoryBytes)
-    ) {
+    if (!lane.spilling && !fits) {
       lane.spilling = true
-      if (this.spillingLanes++ === 0 && this.threshold > 0) {
+      if (this.spillingLanes++ === 0 && this.bounds.threshold > 0) {
         logEvent('spill-start', {
-          reason: 'connection passed spool.thresholdBytes',
-          threshold: this.threshold,
+          reason: 'connection passed spool.thresholdBytes or limits.memoryBytes',
+          threshold: this.bounds.threshold,
+          memoryBytes: this.bounds.memoryBytes,
         })
       }
       this.counters.spillEpisodes++
@@ -229,7 +229,7 @@ export class Router {
     this.paused.delete(lane)
     if (!lane.spilling) return
     lane.spilling = false
-    if (--this.spillingLanes === 0 && this.threshold > 0)
+    if (--this.spillingLanes === 0 && this.bounds.threshold > 0)
       logEvent('spill-end', { reason: 'spilling connections closed' })
   }
 

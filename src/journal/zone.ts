@@ -35,10 +35,6 @@ export function setZone(name: string): void {
   cacheKey = Number.NaN
 }
 
-export function zoneName(): string {
-  return zone
-}
-
 /** Unix ms of a wall-clock time in the configured zone. Month is 0-based, as in Date. */
 export function wallClockToUnix(
   y: number,
