@@ -1,11 +1,16 @@
-// Wires the stages together: listeners -> framing -> router (connection buffer) -> spool -> journal.
-// This module runs on the socket thread; SQLite runs only in the journal worker (journal/worker.ts).
+// Wires the stages together: listeners -> framing -> router (connection buffer) -> spool -> journal,
+// and, when forward.nats is set, spool -> forwarder -> NATS JetStream.
+// This module runs on the socket thread; SQLite runs only in the journal worker (journal/worker.ts), and
+// publishing to NATS only in the forward worker (forward/worker.ts).
 
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Router } from './buffer/router.js'
 import type { Config } from './config/load.js'
 import { ErrorCodes, SpillwayError } from './errors.js'
+import { ForwardClient } from './forward/client.js'
+import type { ForwardProgress } from './forward/protocol.js'
+import { readForwardState } from './forward/state.js'
 import { JournalClient } from './journal/client.js'
 import { ConnectionGate } from './listen/gate.js'
 import { TcpListener } from './listen/tcp.js'
@@ -33,6 +38,11 @@ export class Server {
   readonly gate: ConnectionGate
   bound: Bound[] = []
   private journal: JournalClient | null = null
+  private forward: ForwardClient | null = null
+  /** How far the journal and the forwarder have each consumed the spool: it is released up to the lower. */
+  private journalPos = { seg: 0, off: 0 }
+  private forwardPos: { seg: number; off: number } | null = null
+  private forwardSegPosted = -1
   private spool: SpoolWriter | null = null
   private router: Router | null = null
   private listeners: (TcpListener | UdpListener)[] = []
@@ -49,10 +59,17 @@ export class Server {
   async start(): Promise<void> {
     const cfg = this.config
     this.loopDelay.enable()
+    checkSpoolDir(cfg.spool.dir) // fails loudly, before anything is accepted, if spool.dir is unusable
+    const forwarding = cfg.forward.nats.servers.length > 0
+    // The journal must not delete what the forwarder has not published: it keeps segments from here on.
+    const keepFromSeg = forwarding ? (readForwardState(cfg.spool.dir)?.seg ?? 0) : null
     // The worker first: its cursor says which segment numbers are taken, so the writer starts past them.
     const journal = new JournalClient({
       journalPath: cfg.journal.path,
       spoolDir: cfg.spool.dir,
+      store: cfg.journal.enabled,
+      keepFromSeg,
+      consume: null,
       batchRows: cfg.journal.batchRows,
       synchronous: cfg.journal.synchronous,
       fullText: cfg.journal.fullText,
@@ -65,18 +82,39 @@ export class Server {
       },
     })
     this.journal = journal
-    checkSpoolDir(cfg.spool.dir) // fails loudly, before anything is accepted, if spool.dir is unusable
     const ready = await journal.start()
+    this.journalPos = { seg: ready.cursorSeg, off: ready.cursorOff }
     const onDisk = listSegments(cfg.spool.dir)
     const firstSeg = Math.max(ready.cursorSeg, onDisk.at(-1) ?? 0) + 1
     const spool = new SpoolWriter(cfg.spool.dir, firstSeg, cfg.spool.segmentBytes)
-    // A backlog left by an earlier run counts against spool.maxBytes until it is replayed.
-    for (const seg of onDisk)
-      if (seg >= ready.cursorSeg) spool.adopt(seg, statSync(segmentPath(cfg.spool.dir, seg)).size)
     this.spool = spool
+    if (forwarding) {
+      const forward = new ForwardClient(cfg.spool.dir, onDisk[0] ?? firstSeg, cfg.forward.nats)
+      this.forward = forward
+      this.forwardPos = await forward.start()
+      forward.onProgress = (p) => this.forwarded(p)
+      forward.onFatal = (message) => {
+        logEvent('fatal', { message: 'forward worker failed; stopping', detail: message })
+        process.exitCode = 1
+        void this.stop()
+      }
+      logEvent('forward-open', {
+        edge: forward.edge,
+        instance: forward.instance,
+        servers: cfg.forward.nats.servers.join(','),
+        stream: cfg.forward.nats.stream,
+        position: `${this.forwardPos.seg}:${this.forwardPos.off}`,
+      })
+    }
+    // A backlog left by an earlier run counts against spool.maxBytes until it is consumed.
+    const from = this.releasePoint()
+    for (const seg of onDisk)
+      if (seg >= from.seg) spool.adopt(seg, statSync(segmentPath(cfg.spool.dir, seg)).size)
+    spool.releasedTo(from.seg, from.off)
     const router = new Router(
       {
-        threshold: cfg.spool.thresholdBytes,
+        // Forwarding publishes from the spool: every message goes through it (durable mode).
+        threshold: forwarding ? 0 : cfg.spool.thresholdBytes,
         memoryBytes: cfg.limits.memoryBytes,
         spoolMaxBytes: cfg.spool.maxBytes,
         whenFull: cfg.spool.whenFull,
@@ -87,12 +125,18 @@ export class Server {
     )
     router.setCursor(ready.cursorSeg, ready.cursorOff)
     this.router = router
-    spool.onWritten = (seg, off) => journal.postSpooled(seg, off)
+    const forward = this.forward
+    spool.onWritten = (seg, off) => {
+      journal.postSpooled(seg, off)
+      forward?.postSpooled(seg, off)
+    }
     journal.postSpooled(firstSeg, 0)
+    forward?.postSpooled(firstSeg, 0)
     journal.onProgress = (p) => {
       router.acked(p.acked)
       router.setCursor(p.cursorSeg, p.cursorOff)
-      if (p.cursorSeg === spool.seg && p.cursorOff === spool.off) spool.rollIfIdle()
+      this.journalPos = { seg: p.cursorSeg, off: p.cursorOff }
+      this.release()
     }
     journal.onFatal = (message) => {
       logEvent('fatal', { message: 'journal worker failed; stopping', detail: message })
@@ -126,9 +170,51 @@ export class Server {
     this.statsTimer.unref()
   }
 
+  private forwarded(p: ForwardProgress): void {
+    this.forwardPos = { seg: p.seg, off: p.off }
+    if (p.seg !== this.forwardSegPosted) {
+      this.forwardSegPosted = p.seg
+      this.journal?.postForwarded(p.seg)
+    }
+    this.release()
+  }
+
+  /** The lower of the journal's and the forwarder's positions: the spool is needed from there on. */
+  private releasePoint(): { seg: number; off: number } {
+    const j = this.journalPos
+    const f = this.forwardPos
+    return f !== null && (f.seg < j.seg || (f.seg === j.seg && f.off < j.off)) ? f : j
+  }
+
+  /** The journal or the forwarder moved on: spool space may be free, the segment may be sealed. */
+  private release(): void {
+    const spool = this.spool!
+    const at = this.releasePoint()
+    spool.releasedTo(at.seg, at.off)
+    this.router?.spoolFreed()
+    if (at.seg === spool.seg && at.off === spool.off) spool.rollIfIdle()
+  }
+
+  /** Forwarding figures for stats and /metrics; none when forwarding is off. */
+  private forwardStats(): Record<string, number> {
+    const f = this.forward?.last
+    if (this.forward === null) return {}
+    const forwarded = f?.forwarded ?? 0
+    return {
+      forwarded_total: forwarded,
+      forward_lag_messages: Math.max(0, (f?.backlogAtStart ?? 0) + this.counters.spooled - forwarded),
+      forward_lag_seconds:
+        f !== undefined && f !== null && f.oldestMs > 0 ? Math.max(0, (Date.now() - f.oldestMs) / 1000) : 0,
+      forward_connected: f?.connected ? 1 : 0,
+      forward_publish_errors_total: f?.publishErrors ?? 0,
+      forward_duplicates_total: f?.duplicates ?? 0,
+    }
+  }
+
   stats(): Record<string, number> {
     const mem = process.memoryUsage()
     return {
+      ...this.forwardStats(),
       ...this.counters.snapshot(),
       connections_refused_max_total: this.gate.refused.max_connections,
       connections_refused_per_source_total: this.gate.refused.max_connections_per_source,
@@ -169,6 +255,8 @@ export class Server {
     if (this.journal === null || this.journal.dead) out.push('journal: the worker has stopped')
     else if (this.journal.failing !== null) out.push(`journal: cannot be written (${this.journal.failing})`)
     if (this.spool?.failing) out.push('spool: cannot be written (see spool-error on stderr)')
+    if (this.forward !== null && this.forward.last !== null && !this.forward.last.connected)
+      out.push('forward: not connected to NATS (see forward-disconnected on stderr)')
     for (const l of this.listeners)
       if (!l.up) out.push(`listener ${l.config.transport} ${l.config.host}:${l.config.port}: down`)
     return out
@@ -193,6 +281,7 @@ export class Server {
       await this.spool.drain()
       this.spool.close()
     }
+    await this.forward?.stop()
     if (this.journal !== null) {
       this.journal.postStats(this.stats())
       await this.journal.stop()

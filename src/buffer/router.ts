@@ -209,8 +209,8 @@ export class Router {
     return false
   }
 
-  /** The journal freed spool space: resume paused senders once the backlog is below 90 % of the quota. */
-  private spoolFreed(): void {
+  /** Spool space was freed: resume paused senders once the backlog is below 90 % of the quota. */
+  spoolFreed(): void {
     if (!this.fullEpisode) return
     const quota = this.bounds.spoolMaxBytes
     if ((quota > 0 && this.spool.backlog > quota * 0.9) || this.spool.failing) return
@@ -233,11 +233,10 @@ export class Router {
       logEvent('spill-end', { reason: 'spilling connections closed' })
   }
 
+  /** The journal's cursor: lanes whose spooled records it has passed may use memory again. */
   setCursor(seg: number, off: number): void {
     this.cursorSeg = seg
     this.cursorOff = off
-    this.spool.journaledTo(seg, off)
-    this.spoolFreed()
   }
 
   private caughtUp(lane: Lane): boolean {

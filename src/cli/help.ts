@@ -8,6 +8,8 @@ Commands:
   serve [--config FILE]   Receive syslog on the configured listeners, spool bursts to disk and journal
                           every message into SQLite. Without --config, built-in defaults: TCP and UDP on
                           127.0.0.1:5140, spool in ./spool, journal at ./journal.db.
+  consume --config FILE   Read the JetStream stream that edges forward to (consume.nats) and journal
+                          it into journal.path, with an edge column; exactly once, across crashes.
   tail [-f] [-n N] [--host H] [--app A] [--severity LEVEL] [--since 10m|ISO] [--grep TEXT] [--json]
                           The journal's newest N rows (default 10), filtered; -f follows new rows
                           as they are journaled. --severity err means err and worse; --grep is

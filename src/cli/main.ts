@@ -3,7 +3,8 @@
 
 import { readFileSync } from 'node:fs'
 import { loadConfig, resolvePaths } from '../config/load.js'
-import { SpillwayError } from '../errors.js'
+import { Consumer } from '../consume/consumer.js'
+import { ErrorCodes, SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
 import { Server } from '../server.js'
 import { helpText } from './help.js'
@@ -73,6 +74,29 @@ async function serve(configFile: string | undefined): Promise<void> {
   await server.start()
 }
 
+async function consume(configFile: string | undefined): Promise<void> {
+  const config = resolvePaths(loadConfig(configFile))
+  if (config.consume.nats.servers.length === 0)
+    throw new SpillwayError(
+      ErrorCodes.config,
+      `${configFile ?? 'built-in defaults'}: consume.nats.servers is empty: name the NATS servers to read from`,
+    )
+  const consumer = new Consumer(config)
+  const onSignal = (sig: string) => {
+    logEvent('stopping', { signal: sig })
+    consumer.stop().then(
+      () => process.exit(process.exitCode ?? 0),
+      (err) => {
+        logEvent('fatal', { message: (err as Error).message })
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGINT', () => onSignal('SIGINT'))
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  await consumer.run()
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2)
   // --help anywhere, on any subcommand, prints the whole help (it covers every subcommand).
@@ -98,6 +122,8 @@ async function main(): Promise<void> {
       return
     case 'serve':
       return serve(args.config)
+    case 'consume':
+      return consume(args.config)
     case 'check-config': {
       const [file, extra] = args.rest
       if (file === undefined || extra !== undefined) usageError('check-config needs one config file')

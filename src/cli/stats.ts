@@ -63,6 +63,11 @@ export function render(
     `refused      max connections ${v('connections_refused_max_total')}, per source ${v('connections_refused_per_source_total')}, not allowed ${v('refused_not_allowed_total')}`,
     `other        truncated ${v('truncated_total')}, parse errors ${v('parse_errors_total')}, idle timeouts ${v('idle_timeouts_total')}, corrupt spool records ${v('spool_corrupt_records_total')}`,
   )
+  if (s.forward_connected !== undefined) {
+    lines.push(
+      `forward      ${v('forward_connected') === 1 ? 'connected' : 'NOT connected'}; ${v('forwarded_total')} forwarded; lag ${v('forward_lag_messages')} msgs, ${v('forward_lag_seconds').toFixed(1)} s; ${v('forward_publish_errors_total')} publish errors`,
+    )
+  }
   return `${lines.join('\n')}\n`
 }
 

@@ -39,6 +39,7 @@ export interface Config {
     segmentBytes: number
   }
   journal: {
+    enabled: boolean
     path: string
     batchRows: number
     synchronous: 'full' | 'normal'
@@ -48,6 +49,33 @@ export interface Config {
     maxBytes: number
     fullText: boolean
   }
+  forward: { nats: ForwardNatsConfig }
+  consume: { nats: ConsumeNatsConfig }
+}
+
+export interface NatsConnectionConfig {
+  servers: string[]
+  stream: string
+  user: string
+  password: string
+  token: string
+  credsFile: string
+  tls: { ca: string; cert: string; key: string }
+}
+
+export interface ForwardNatsConfig extends NatsConnectionConfig {
+  subject: string
+  edge: string
+  createStream: boolean
+  replicas: number
+  duplicateWindowSeconds: number
+  batchBytes: number
+}
+
+export interface ConsumeNatsConfig extends NatsConnectionConfig {
+  durable: string
+  filterSubject: string
+  ackWaitSeconds: number
 }
 
 /** The built-in defaults, as a plain object (what `spillway serve` runs with and no config file). */
@@ -77,6 +105,16 @@ export function validate(raw: unknown, source: string): Config {
       )
     }
   })
+  const fwd = cfg.forward?.nats
+  if (fwd?.servers?.length > 0 && 2 * cfg.limits?.maxMessageBytes + 128 > fwd.batchBytes) {
+    errors.push(
+      `forward.nats.batchBytes (${fwd.batchBytes}) must hold the largest spool record, ` +
+        `2 × limits.maxMessageBytes + 128 = ${2 * cfg.limits.maxMessageBytes + 128}: raise it or lower limits.maxMessageBytes`,
+    )
+  }
+  if (cfg.journal?.enabled === false && cfg.forward?.nats?.servers?.length === 0) {
+    errors.push('journal.enabled is false and forward.nats.servers is empty: messages would be kept nowhere')
+  }
   if (errors.length > 0) {
     throw new SpillwayError(ErrorCodes.config, errors.map((e) => `${source}: ${e}`).join('\n'))
   }
@@ -115,6 +153,16 @@ export function resolvePaths(cfg: Config, cwd = process.cwd()): Config {
     })),
     spool: { ...cfg.spool, dir: resolve(cwd, cfg.spool.dir) },
     journal: { ...cfg.journal, path: resolve(cwd, cfg.journal.path) },
+    forward: { nats: natsPaths(cfg.forward.nats, file) },
+    consume: { nats: natsPaths(cfg.consume.nats, file) },
+  }
+}
+
+function natsPaths<T extends NatsConnectionConfig>(n: T, file: (f: string) => string): T {
+  return {
+    ...n,
+    credsFile: file(n.credsFile),
+    tls: { ca: file(n.tls.ca), cert: file(n.tls.cert), key: file(n.tls.key) },
   }
 }
 

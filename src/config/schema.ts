@@ -236,6 +236,13 @@ export const configSchema: Record<string, Field> = {
     kind: 'object',
     doc: 'The SQLite journal (WAL mode), written by one worker thread.',
     fields: {
+      enabled: {
+        kind: 'boolean',
+        default: true,
+        doc:
+          'Journal messages locally. false (only with forward.nats.servers set): the journal keeps its ' +
+          'cursor and stats table but no messages; the edge only forwards.',
+      },
       path: {
         kind: 'string',
         default: 'journal.db',
@@ -297,6 +304,127 @@ export const configSchema: Record<string, Field> = {
       },
     },
   },
+  forward: {
+    kind: 'object',
+    doc: 'Forwarding to NATS JetStream: every message, from the spool, in order; off unless servers is set.',
+    fields: {
+      nats: {
+        kind: 'object',
+        doc: 'The JetStream log this edge publishes to (docs/SCALE.md).',
+        fields: {
+          ...natsConnection('publish to'),
+          subject: {
+            kind: 'string',
+            default: 'syslog.{edge}',
+            doc:
+              'Subject of every message; {edge} becomes forward.nats.edge. Keep {edge} in it: an edge finds ' +
+              'where it stopped from the last message on its own subject.',
+            check: (v) =>
+              /[\s*>]/.test(v) ? `must be a plain subject (no spaces, * or >), got "${v}"` : null,
+          },
+          edge: {
+            kind: 'string',
+            default: '',
+            allowEmpty: true,
+            doc: 'This edge\'s name, unique among edges, stored in the central journal\'s edge column; "" = the host name.',
+            check: (v) =>
+              /^[A-Za-z0-9_-]*$/.test(v) ? null : `must be letters, digits, "-" or "_", got "${v}"`,
+          },
+          createStream: {
+            kind: 'boolean',
+            default: true,
+            doc: 'Create the stream (subjects: subject with {edge} as *) when it does not exist.',
+          },
+          replicas: {
+            kind: 'integer',
+            min: 1,
+            max: 5,
+            default: 1,
+            doc: 'Replicas of a stream this edge creates (3 on a three-node cluster).',
+          },
+          duplicateWindowSeconds: {
+            kind: 'integer',
+            min: 1,
+            max: 7 * 86_400,
+            default: 600,
+            doc:
+              'De-duplication window of a stream this edge creates: a publish retried after a lost ack (a log ' +
+              'node restart) is stored once within it.',
+          },
+          batchBytes: {
+            kind: 'integer',
+            min: 4 * KiB,
+            max: 1 * MiB - 4 * KiB,
+            default: 256 * KiB,
+            doc:
+              "Most spool bytes (whole records) in one published message; must fit the server's max_payload " +
+              '(1 MiB by default).',
+          },
+        },
+      },
+    },
+  },
+  consume: {
+    kind: 'object',
+    doc: 'spillway consume: journal a JetStream stream that edges forward to, into journal.path.',
+    fields: {
+      nats: {
+        kind: 'object',
+        doc: 'The JetStream log to read.',
+        fields: {
+          ...natsConnection('read from'),
+          durable: {
+            kind: 'string',
+            default: 'spillway-journal',
+            doc: 'Durable consumer name; one central journal per name.',
+          },
+          filterSubject: {
+            kind: 'string',
+            default: '',
+            allowEmpty: true,
+            doc: 'Only subjects matching this ("syslog.web-*"); "" = the whole stream.',
+          },
+          ackWaitSeconds: {
+            kind: 'integer',
+            min: 1,
+            max: 86_400,
+            default: 120,
+            doc: 'How long the log waits for an acknowledgement (sent after each commit) before redelivering.',
+          },
+        },
+      },
+    },
+  },
+}
+
+/** Connection settings shared by forward.nats and consume.nats. */
+function natsConnection(what: string): Record<string, Field> {
+  return {
+    servers: {
+      kind: 'strings',
+      default: [],
+      doc: `NATS servers to ${what}, "host:port" or "nats://host:port" (any of a cluster); [] = off.`,
+    },
+    stream: { kind: 'string', default: 'SYSLOG', doc: 'JetStream stream name.' },
+    user: { kind: 'string', default: '', allowEmpty: true, doc: 'User name, with password.' },
+    password: { kind: 'string', default: '', allowEmpty: true, doc: 'Password of user.' },
+    token: { kind: 'string', default: '', allowEmpty: true, doc: 'Authentication token.' },
+    credsFile: {
+      kind: 'string',
+      default: '',
+      allowEmpty: true,
+      doc: 'NATS credentials file (JWT and NKey seed), as nsc writes it.',
+    },
+    tls: {
+      kind: 'object',
+      doc: 'TLS to the NATS servers; on when ca or cert is set.',
+      fields: {
+        ca: { kind: 'string', default: '', allowEmpty: true, doc: 'PEM CA bundle the servers chain to.' },
+        cert: { kind: 'string', default: '', allowEmpty: true, doc: 'PEM client certificate.' },
+        key: { kind: 'string', default: '', allowEmpty: true, doc: 'PEM private key of cert.' },
+      },
+    },
+  }
 }
 
 /** Why a string is not an address or CIDR range, or null. */

@@ -11,6 +11,8 @@ export type JournalProgress = Extract<FromWorker, { t: 'progress' }>
 
 export class JournalClient {
   onProgress: (p: JournalProgress) => void = () => {}
+  /** spillway consume: the stream must be read again after streamSeq (see 'stalled' in protocol.ts). */
+  onStalled: (m: { seq: number; streamSeq: number; epoch: number }) => void = () => {}
   /** The worker died: nothing more can be journaled; the server must stop loudly. */
   onFatal: (message: string) => void = () => {}
   journaled = 0
@@ -23,11 +25,11 @@ export class JournalClient {
   dead = false
   private readonly worker: Worker
   private stopped: Promise<number>
-  private ready: Promise<{ cursorSeg: number; cursorOff: number; rows: number }>
+  private ready: Promise<{ cursorSeg: number; cursorOff: number; rows: number; streamSeq: number }>
 
   constructor(opts: WorkerOptions) {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: opts })
-    let onReady!: (r: { cursorSeg: number; cursorOff: number; rows: number }) => void
+    let onReady!: (r: { cursorSeg: number; cursorOff: number; rows: number; streamSeq: number }) => void
     let onStopped!: (n: number) => void
     let failed!: (err: Error) => void
     this.ready = new Promise((resolve, reject) => {
@@ -52,6 +54,9 @@ export class JournalClient {
           this.failing = m.failing
           this.onProgress(m)
           break
+        case 'stalled':
+          this.onStalled(m)
+          break
         case 'stopped':
           this.journaled = m.journaled
           onStopped(m.journaled)
@@ -75,7 +80,7 @@ export class JournalClient {
     })
   }
 
-  start(): Promise<{ cursorSeg: number; cursorOff: number; rows: number }> {
+  start(): Promise<{ cursorSeg: number; cursorOff: number; rows: number; streamSeq: number }> {
     return this.ready
   }
 
@@ -92,6 +97,16 @@ export class JournalClient {
 
   postSpooled(seg: number, off: number): void {
     this.post({ t: 'spooled', seg, off })
+  }
+
+  /** spillway consume: one stream message for the worker to journal, its buffer transferred. */
+  postRemote(m: Omit<Extract<ToWorker, { t: 'remote' }>, 't'>): void {
+    this.post({ t: 'remote', ...m }, [m.buf])
+  }
+
+  /** The forwarder published every segment below seg. */
+  postForwarded(seg: number): void {
+    this.post({ t: 'forwarded', seg })
   }
 
   postStats(values: Record<string, number>): void {

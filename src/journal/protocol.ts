@@ -3,7 +3,14 @@
 
 export interface WorkerOptions {
   journalPath: string
-  spoolDir: string
+  /** null: no spool to replay (spillway consume). */
+  spoolDir: string | null
+  /** journal.enabled: false keeps the cursor moving over the spool without storing messages. */
+  store: boolean
+  /** Forwarding on: segments from this one on are not yet forwarded and must not be deleted. */
+  keepFromSeg: number | null
+  /** spillway consume: the stream and durable whose sequence is committed with the rows. */
+  consume: { stream: string; durable: string } | null
   batchRows: number
   synchronous: 'full' | 'normal'
   fullText: boolean
@@ -16,11 +23,34 @@ export type ToWorker =
   | { t: 'batch'; id: number; buf: ArrayBuffer; len: number }
   /** The spool writer's progress: segment `seg` holds complete records up to `off`. */
   | { t: 'spooled'; seg: number; off: number }
+  /** The forwarder published every segment below `seg`: those may go once journaled. */
+  | { t: 'forwarded'; seg: number }
+  /**
+   * spillway consume: one message of the stream. With an instance, buf holds the edge's spool records
+   * [start, end) of segment seg; without one (a message some other publisher sent), buf is one record.
+   */
+  | {
+      t: 'remote'
+      /** Messages of an earlier read of the stream (before a 'stalled') are dropped. */
+      epoch: number
+      seq: number
+      edge: string | null
+      instance: string
+      seg: number
+      start: number
+      end: number
+      /** The end of the edge's previous message, or -1 (no header, or not from an edge). */
+      prevSeg: number
+      prevOff: number
+      buf: ArrayBuffer
+      len: number
+    }
   | { t: 'stats'; at: number; values: Record<string, number> }
   | { t: 'stop' }
 
 export type FromWorker =
-  | { t: 'ready'; cursorSeg: number; cursorOff: number; rows: number }
+  /** streamSeq: the consume cursor (0 when not consuming or nothing consumed yet). */
+  | { t: 'ready'; cursorSeg: number; cursorOff: number; rows: number; streamSeq: number }
   /** Batches committed (their memory may be released), and the spool cursor after the commit. */
   | {
       t: 'progress'
@@ -34,6 +64,17 @@ export type FromWorker =
       lastReceivedAt: number
       /** The SQLite error that is holding the journal up (SQLITE_BUSY, SQLITE_FULL, ...), or null. */
       failing: string | null
+      /** spillway consume: every stream message up to this sequence is committed (acknowledge them). */
+      streamSeq: number
+      /** spillway consume: records skipped as already journaled, and gaps in an edge's positions. */
+      remoteDuplicates: number
+      remoteGaps: number
     }
+  /**
+   * spillway consume: the message with stream sequence `seq` does not follow its edge's last committed
+   * one (a delivery was lost in transit, as when the consumer's leader moves). What follows the commit is
+   * dropped, remotes of epochs before `epoch` too; read the stream again after `streamSeq`.
+   */
+  | { t: 'stalled'; seq: number; streamSeq: number; epoch: number }
   | { t: 'stopped'; journaled: number }
   | { t: 'fatal'; message: string }

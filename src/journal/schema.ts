@@ -1,6 +1,6 @@
 // The journal's schema: the contract users query with `sqlite3`. Columns are added, never renamed.
 
-export const kSchemaVersion = 1
+export const kSchemaVersion = 2
 
 export const kSchema = `
 CREATE TABLE IF NOT EXISTS messages (
@@ -18,13 +18,32 @@ CREATE TABLE IF NOT EXISTS messages (
   peer        TEXT NOT NULL,                -- sender address:port
   transport   TEXT NOT NULL,                -- tcp | udp
   orig_len    INTEGER,                      -- original size in bytes when cut to limits.maxMessageBytes
-  parse_error INTEGER NOT NULL DEFAULT 0    -- 1: no grammar fits; msg holds the whole frame
+  parse_error INTEGER NOT NULL DEFAULT 0,   -- 1: no grammar fits; msg holds the whole frame
+  edge        TEXT                          -- the edge that forwarded it (spillway consume); NULL: received here
 );
 CREATE INDEX IF NOT EXISTS messages_received_at ON messages (received_at);
 CREATE INDEX IF NOT EXISTS messages_host ON messages (host, received_at);
 CREATE INDEX IF NOT EXISTS messages_app ON messages (app, received_at);
+-- Partial: a journal that only receives directly (edge always NULL) pays nothing for it.
+CREATE INDEX IF NOT EXISTS messages_edge ON messages (edge, received_at) WHERE edge IS NOT NULL;
 -- Partial: holds only the rare rows with parse errors, so it costs nothing on ordinary inserts.
 CREATE INDEX IF NOT EXISTS messages_parse_error ON messages (id) WHERE parse_error = 1;
+
+-- Central journals (spillway consume): where each edge's spool has been journaled up to, and how far
+-- the stream has been read, both committed in the same transaction as the rows they produced.
+CREATE TABLE IF NOT EXISTS edge_cursor (
+  instance   TEXT PRIMARY KEY,             -- the edge's spool identity (spool/forward.state)
+  edge       TEXT NOT NULL,                -- its name (forward.nats.edge)
+  segment    INTEGER NOT NULL,             -- every record of the instance before (segment, offset) is here
+  offset     INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consume_cursor (
+  stream     TEXT NOT NULL,
+  durable    TEXT NOT NULL,
+  stream_seq INTEGER NOT NULL,             -- every message of the stream up to here is journaled
+  PRIMARY KEY (stream, durable)
+);
 
 -- Replay position in the spool, committed in the same transaction as the rows it produced.
 CREATE TABLE IF NOT EXISTS spool_cursor (
@@ -97,7 +116,8 @@ SELECT
   m.peer,
   m.transport,
   m.orig_len,
-  m.parse_error
+  m.parse_error,
+  m.edge
 FROM messages AS m;
 `
 
@@ -117,3 +137,7 @@ BEGIN
   INSERT INTO messages_fts (messages_fts, rowid, msg) VALUES ('delete', old.id, old.msg);
 END;
 `
+
+// Journals of schema version 1 lack messages.edge; the worker runs this before kSchema (whose views
+// name the column) when it is missing. A column added by ALTER costs nothing in existing rows.
+export const kAddEdgeColumn = 'ALTER TABLE messages ADD COLUMN edge TEXT'

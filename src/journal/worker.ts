@@ -8,7 +8,11 @@
 // spooled record (the router guarantees it), so this order keeps each connection's order.
 //
 // Exactly-once replay: the rows of a replayed range and the cursor after it commit in one transaction.
-// A segment is deleted only after the transaction that moves the cursor past it has committed.
+// A segment is deleted only after the transaction that moves the cursor past it has committed, and, when
+// forwarding is on, only once the forwarder has published past it too.
+//
+// spillway consume runs this same worker with no spool: messages of a JetStream stream arrive as
+// 'remote' batches, and each edge's spool position and the stream sequence commit with their rows.
 
 import { isUtf8 } from 'node:buffer'
 import { statSync } from 'node:fs'
@@ -23,7 +27,7 @@ import { FullTextIndexer } from './fts.js'
 import { ParsedMessage, parseSyslog } from './parse.js'
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
 import { Pruner } from './retention.js'
-import { kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
+import { kAddEdgeColumn, kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
 import { SenderTally } from './senders.js'
 import { setZone } from './zone.js'
 
@@ -55,6 +59,9 @@ db.pragma('journal_mode = WAL')
 db.pragma(`synchronous = ${opts.synchronous}`)
 // Keep the WAL file from staying huge after a burst once a checkpoint has run.
 db.pragma(`journal_size_limit = ${opts.walMaxBytes}`)
+const hasMessages = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'").get()
+if (hasMessages && !(db.pragma('table_info(messages)') as { name: string }[]).some((c) => c.name === 'edge'))
+  db.exec(kAddEdgeColumn)
 db.exec(kSchema)
 if (opts.fullText) db.exec(kFullTextSchema)
 db.pragma(`user_version = ${kSchemaVersion}`)
@@ -64,12 +71,22 @@ const senders = new SenderTally(db)
 
 const insert = db.prepare(
   `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
-     transport, orig_len, parse_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+     transport, orig_len, parse_error, edge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 )
 const setCursor = db.prepare('UPDATE spool_cursor SET segment = ?, offset = ? WHERE id = 1')
 const upsertStat = db.prepare(
   `INSERT INTO stats (name, value, updated_at) VALUES (?, ?, ?)
    ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+)
+const getEdgeCursor = db.prepare('SELECT segment, offset FROM edge_cursor WHERE instance = ?')
+const putEdgeCursor = db.prepare(
+  `INSERT INTO edge_cursor (instance, edge, segment, offset, updated_at) VALUES (?, ?, ?, ?, ?)
+   ON CONFLICT (instance) DO UPDATE SET edge = excluded.edge, segment = excluded.segment,
+     offset = excluded.offset, updated_at = excluded.updated_at`,
+)
+const putConsumeCursor = db.prepare(
+  `INSERT INTO consume_cursor (stream, durable, stream_seq) VALUES (?, ?, ?)
+   ON CONFLICT (stream, durable) DO UPDATE SET stream_seq = excluded.stream_seq`,
 )
 const cursorRow = db.prepare('SELECT segment, offset FROM spool_cursor WHERE id = 1').get() as {
   segment: number
@@ -78,7 +95,7 @@ const cursorRow = db.prepare('SELECT segment, offset FROM spool_cursor WHERE id 
 
 const rec = new RecordReader()
 const parsed = new ParsedMessage()
-const reader = new SpoolReader(opts.spoolDir)
+const reader = new SpoolReader(opts.spoolDir ?? '')
 
 let cursorSeg = cursorRow.segment
 let cursorOff = cursorRow.offset
@@ -86,6 +103,21 @@ let writerSeg = -1 // the segment the writer appends to; every lower one is seal
 let writtenOff = 0 // what the writer has on disk in writerSeg
 let readAtLeast = 0
 const batches: { id: number; buf: Buffer }[] = []
+type Remote = Omit<Extract<ToWorker, { t: 'remote' }>, 't' | 'buf'> & { buf: Buffer }
+const remotes: Remote[] = []
+let streamSeq =
+  opts.consume === null
+    ? 0
+    : ((
+        db
+          .prepare('SELECT stream_seq FROM consume_cursor WHERE stream = ? AND durable = ?')
+          .get(opts.consume.stream, opts.consume.durable) as { stream_seq: number } | undefined
+      )?.stream_seq ?? 0)
+/** The edge a row came from (spillway consume); null for messages received here. */
+let rowEdge: string | null = null
+// Forwarding on: segments from keepFrom on are not yet forwarded; ones the journal passed wait here.
+let keepFrom = opts.keepFromSeg ?? Number.POSITIVE_INFINITY
+const retained: number[] = []
 let pendingStats: { at: number; values: Record<string, number> } | null = null
 let stopping = false
 let walBlocked = false
@@ -95,7 +127,7 @@ let failing: string | null = null
 let lastReceivedAt = 0
 let corrupt = 0
 // Counted inside transactions: saved before each and restored if it rolls back, so retries never count twice.
-const rows = { journaled: 0, parseErrors: 0, invalidUtf8: 0, withNul: 0 }
+const rows = { journaled: 0, parseErrors: 0, invalidUtf8: 0, withNul: 0, remoteDuplicates: 0, remoteGaps: 0 }
 type RowCounts = typeof rows
 function saveRows(): RowCounts {
   return { ...rows }
@@ -108,12 +140,15 @@ let acked: number[] = []
 let replayedInEpisode = 0
 let episodeStart = 0
 
-// Segments wholly below the cursor were journaled before a crash cut their deletion short.
-const stale = reader.removeBefore(cursorSeg)
-const backlogSegs = listSegments(opts.spoolDir)
+// Segments wholly below the cursor were journaled before a crash cut their deletion short (unless the
+// forwarder still needs them).
+const stale = opts.spoolDir === null ? 0 : reader.removeBefore(Math.min(cursorSeg, keepFrom))
+const onDisk = opts.spoolDir === null ? [] : listSegments(opts.spoolDir)
+for (const seg of onDisk) if (seg < cursorSeg) retained.push(seg)
+const backlogSegs = onDisk.filter((seg) => seg >= cursorSeg)
 // A backlog left by an earlier run: its replay reports progress at a steady interval until done.
 const startup = {
-  bytes: backlogSegs.reduce((n, seg) => n + statSync(segmentPath(opts.spoolDir, seg)).size, 0) - cursorOff,
+  bytes: backlogSegs.reduce((n, seg) => n + statSync(segmentPath(reader.dir, seg)).size, 0) - cursorOff,
   done: 0,
   rows: 0,
   since: Date.now(),
@@ -147,7 +182,13 @@ function startupProgress(bytes: number, rowsDone: number): void {
   })
 }
 const maxId = (db.prepare('SELECT max(id) AS n FROM messages').get() as { n: number | null }).n ?? 0
-send({ t: 'ready', cursorSeg, cursorOff, rows: maxId })
+send({ t: 'ready', cursorSeg, cursorOff, rows: maxId, streamSeq })
+
+/** The journal is past `seg`: delete it, or keep it until the forwarder is past it too. */
+function retire(seg: number): void {
+  if (seg < keepFrom) reader.remove(seg)
+  else retained.push(seg)
+}
 
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
@@ -159,6 +200,13 @@ port.on('message', (m: ToWorker) => {
         writerSeg = m.seg
         writtenOff = m.off
       }
+      break
+    case 'forwarded':
+      keepFrom = m.seg
+      while (retained.length > 0 && retained[0]! < keepFrom) reader.remove(retained.shift()!)
+      break
+    case 'remote':
+      if (m.epoch === epoch) remotes.push({ ...m, buf: Buffer.from(m.buf, 0, m.len) })
       break
     case 'stats':
       pendingStats = { at: m.at, values: m.values }
@@ -183,6 +231,9 @@ function pump(): void {
     if (batches.length > 0) {
       commitBatches()
       worked = true
+    } else if (remotes.length > 0) {
+      commitRemotes()
+      worked = true
     } else {
       // At stop, the spool stays as it is: replaying a large backlog could take minutes, and the next
       // start resumes from the cursor.
@@ -202,7 +253,7 @@ function pump(): void {
   }
   if (acked.length > 0 || worked) report()
   if (worked) schedule()
-  else if (stopping && batches.length === 0) finish()
+  else if (stopping && batches.length === 0 && remotes.length === 0) finish()
 }
 
 /** Inserts every complete record in buf[from, to); returns the offset after the last one consumed. */
@@ -239,6 +290,7 @@ function insertRecords(
         rec.transport,
         rec.origLen > 0 ? rec.origLen : null,
         parsed.parseError,
+        rowEdge,
       )
       n++
     } else {
@@ -305,6 +357,99 @@ function commitBatches(): void {
   for (const b of batches.splice(0, count)) acked.push(b.id)
 }
 
+// A stream message that repeats what is committed (redelivered after a crash, or republished by an
+// edge whose acknowledgement was lost) is skipped whole or up to the edge's committed position, so each
+// record is journaled once. Positions only grow within an instance, so one cursor per edge suffices.
+//
+// A message whose predecessor (Spillway-Prev) is past the edge's committed position arrived before one
+// it follows: a delivery lost in transit (the consumer's leader moved), to be redelivered only after
+// ack_wait, which would then look like a duplicate. So nothing from it on is committed: the socket
+// thread reads the stream again right after the commit ('stalled'). If the same message stalls again,
+// its predecessor is not in the stream (purged, or past its limits): the gap is logged, counted, passed.
+let epoch = 0
+let lastStall = -1
+let stalledAt = -1
+
+const commitRemotesTx = db.transaction((count: number): number => {
+  let seq = streamSeq
+  stalledAt = -1
+  for (let i = 0; i < count; i++) {
+    const r = remotes[i]!
+    if (r.seq <= seq) continue
+    let from = 0
+    if (r.instance !== '') {
+      const c = getEdgeCursor.get(r.instance) as { segment: number; offset: number } | undefined
+      if (c !== undefined && (r.seg < c.segment || (r.seg === c.segment && r.end <= c.offset))) {
+        rows.remoteDuplicates += countLines(r.buf, 0)
+        seq = r.seq
+        continue
+      }
+      if (c !== undefined && r.seg === c.segment && r.start < c.offset) {
+        from = c.offset - r.start
+        rows.remoteDuplicates += countLines(r.buf.subarray(0, from), 0)
+      } else if (
+        c !== undefined &&
+        r.prevSeg >= 0 &&
+        (r.prevSeg > c.segment || (r.prevSeg === c.segment && r.prevOff > c.offset))
+      ) {
+        if (r.seq !== lastStall) {
+          stalledAt = r.seq
+          break
+        }
+        rows.remoteGaps++
+        logEvent('consume-gap', {
+          edge: r.edge,
+          instance: r.instance,
+          committed: `${c.segment}:${c.offset}`,
+          follows: `${r.prevSeg}:${r.prevOff}`,
+          streamSeq: r.seq,
+          hint: 'the records between the two positions are not in the stream (purged, or past its limits)',
+        })
+      }
+      putEdgeCursor.run(r.instance, r.edge, r.seg, r.end, Date.now())
+    }
+    seq = r.seq
+    rowEdge = r.edge
+    insertRecords(r.buf, from, r.buf.length, Number.POSITIVE_INFINITY, -1, 0)
+  }
+  rowEdge = null
+  if (seq > streamSeq) putConsumeCursor.run(opts.consume!.stream, opts.consume!.durable, seq)
+  senders.flush()
+  return seq
+})
+
+function countLines(buf: Buffer, from: number): number {
+  let n = 0
+  for (let p = buf.indexOf(kLF, from); p !== -1; p = buf.indexOf(kLF, p + 1)) n++
+  return n
+}
+
+function commitRemotes(): void {
+  let count = 0
+  let bytes = 0
+  const budget = opts.batchRows * 200
+  while (count < remotes.length && (count === 0 || bytes + remotes[count]!.buf.length <= budget)) {
+    bytes += remotes[count]!.buf.length
+    count++
+  }
+  const before = saveRows()
+  try {
+    streamSeq = commitRemotesTx(count)
+  } catch (err) {
+    rowEdge = null
+    restoreRows(before)
+    throw err
+  }
+  if (stalledAt < 0) {
+    remotes.splice(0, count)
+    return
+  }
+  lastStall = stalledAt
+  epoch++
+  remotes.length = 0 // all of them come again from the new read
+  send({ t: 'stalled', seq: stalledAt, streamSeq, epoch })
+}
+
 const replayTx = db.transaction((chunk: Buffer, seg: number, off: number): number => {
   const end = insertRecords(chunk, 0, chunk.length, opts.batchRows, seg, off)
   senders.flush()
@@ -316,7 +461,24 @@ const moveCursorTx = db.transaction((seg: number, off: number) => {
   setCursor.run(seg, off)
 })
 
+/** journal.enabled false: the cursor follows the writer without storing anything. */
+function skipStep(): boolean {
+  if (cursorSeg < writerSeg) {
+    const next = reader.nextSegment(cursorSeg, writerSeg)
+    moveCursorTx(next, 0)
+    retire(cursorSeg)
+    cursorSeg = next
+    cursorOff = 0
+    return true
+  }
+  if (cursorOff >= writtenOff) return false
+  moveCursorTx(cursorSeg, writtenOff)
+  cursorOff = writtenOff
+  return true
+}
+
 function replayStep(): boolean {
+  if (!opts.store) return skipStep()
   const sealed = cursorSeg < writerSeg
   const limit = sealed ? Number.POSITIVE_INFINITY : writtenOff
   if (!sealed && cursorOff >= limit) {
@@ -329,7 +491,7 @@ function replayStep(): boolean {
     // End of a sealed segment (or it is gone): move past it, then delete it.
     const next = reader.nextSegment(cursorSeg, writerSeg)
     moveCursorTx(next, 0)
-    reader.remove(cursorSeg)
+    retire(cursorSeg)
     cursorSeg = next
     cursorOff = 0
     return true
@@ -412,6 +574,10 @@ function writeStats(): void {
     upsertStat.run('invalid_utf8_total', rows.invalidUtf8, s.at)
     upsertStat.run('nul_messages_total', rows.withNul, s.at)
     upsertStat.run('spool_corrupt_records_total', corrupt, s.at)
+    if (opts.consume !== null) {
+      upsertStat.run('consume_duplicate_records_total', rows.remoteDuplicates, s.at)
+      upsertStat.run('consume_gaps_total', rows.remoteGaps, s.at)
+    }
     if (indexer !== null) {
       const lag = indexer.lag(s.at)
       upsertStat.run('fts_indexed_to', indexer.indexedTo, s.at)
@@ -433,6 +599,9 @@ function report(): void {
     parseErrors: rows.parseErrors,
     lastReceivedAt,
     failing,
+    streamSeq,
+    remoteDuplicates: rows.remoteDuplicates,
+    remoteGaps: rows.remoteGaps,
   })
   acked = []
 }

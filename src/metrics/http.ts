@@ -65,8 +65,29 @@ const kCounters: Def[] = [
     'Spool records set aside as corrupt.',
     (s) => ({ '': s.spool_corrupt_records_total! }),
   ],
+  [
+    'spillway_forwarded_total',
+    'Messages acknowledged by the NATS JetStream log (forward.nats).',
+    (s) => ({ '': s.forwarded_total! }),
+  ],
+  [
+    'spillway_forward_publish_errors_total',
+    'Publishes to the log that failed and were retried.',
+    (s) => ({ '': s.forward_publish_errors_total! }),
+  ],
 ]
 const kGauges: Def[] = [
+  [
+    'spillway_forward_lag_messages',
+    'Messages spooled and not yet acknowledged by the log.',
+    (s) => ({ '': s.forward_lag_messages! }),
+  ],
+  [
+    'spillway_forward_lag_seconds',
+    'Age of the oldest message not yet acknowledged by the log; 0 when caught up.',
+    (s) => ({ '': s.forward_lag_seconds! }),
+  ],
+  ['spillway_forward_connected', '1 while connected to the log.', (s) => ({ '': s.forward_connected! })],
   ['spillway_connections', 'Open TCP connections.', (s) => ({ '': s.connections_open! })],
   ['spillway_spool_bytes', 'Spooled bytes not yet journaled.', (s) => ({ '': s.spool_backlog_bytes! })],
   [
@@ -128,7 +149,8 @@ export function metricsRegistry(live: StatusSource): Registry {
       registers: [registry],
       collect() {
         this.reset()
-        for (const [k, v] of Object.entries(from(source.stats()))) this.inc(labels(k), v)
+        // A metric whose feature is off (forwarding) has no value: it stays at 0.
+        for (const [k, v] of Object.entries(from(source.stats()))) if (v !== undefined) this.inc(labels(k), v)
       },
     })
   }
@@ -138,7 +160,7 @@ export function metricsRegistry(live: StatusSource): Registry {
       help,
       registers: [registry],
       collect() {
-        for (const [k, v] of Object.entries(from(source.stats()))) this.set(labels(k), v)
+        for (const [k, v] of Object.entries(from(source.stats()))) if (v !== undefined) this.set(labels(k), v)
       },
     })
   }

@@ -114,10 +114,10 @@ export class SpoolWriter {
   }
 
   /**
-   * The journal committed up to (seg, off): segments before seg are deleted by the worker, and the
-   * backlog is what remains from (seg, off) on.
+   * The journal (and the forwarder, when on) consumed up to (seg, off): segments before seg are deleted
+   * by the journal worker, and the backlog is what remains from (seg, off) on.
    */
-  journaledTo(seg: number, off: number): void {
+  releasedTo(seg: number, off: number): void {
     for (const [s, bytes] of this.segBytes) {
       if (s < seg) {
         this.onDisk -= bytes

@@ -58,7 +58,7 @@ test('unknown keys and wrong types are rejected, every one named by its path', (
   )
   const lines = err!.message.split('\n')
   t.deepEqual(lines, [
-    'bad.json: extra: unknown key (known here: listeners, limits, metrics, parse, udp, spool, journal)',
+    'bad.json: extra: unknown key (known here: listeners, limits, metrics, parse, udp, spool, journal, forward, consume)',
     'bad.json: listeners[0].transport must be one of "tcp", "udp", "tls", got "tls2"',
     'bad.json: listeners[0].port must be an integer from 0 to 65535, got number 70000',
     'bad.json: listeners[1] must be an object, got number 5',
@@ -128,4 +128,32 @@ test('a "tls" listener needs a certificate and key, and a CA to require client c
     'c.json',
   )
   t.is(ok.listeners[0]!.tls.clientAuth, 'none')
+})
+
+test('forwarding: the batch must hold the largest record, and a journal off needs somewhere to send to', (t) => {
+  const ok = validate({ forward: { nats: { servers: ['127.0.0.1:4222'], edge: 'web-1' } } }, 'c.json')
+  t.is(ok.forward.nats.subject, 'syslog.{edge}')
+  t.is(ok.forward.nats.batchBytes, 262_144)
+  t.throws(
+    () =>
+      validate(
+        { limits: { maxMessageBytes: 200_000 }, forward: { nats: { servers: ['127.0.0.1:4222'] } } },
+        'c.json',
+      ),
+    {
+      message:
+        'c.json: forward.nats.batchBytes (262144) must hold the largest spool record, 2 × limits.maxMessageBytes + 128 = 400128: raise it or lower limits.maxMessageBytes',
+    },
+  )
+  t.throws(() => validate({ journal: { enabled: false } }, 'c.json'), {
+    message:
+      'c.json: journal.enabled is false and forward.nats.servers is empty: messages would be kept nowhere',
+  })
+  const err = t.throws(() =>
+    validate({ forward: { nats: { subject: 'syslog.>', edge: 'web 1' } } }, 'c.json'),
+  )
+  t.deepEqual(err!.message.split('\n'), [
+    'c.json: forward.nats.subject must be a plain subject (no spaces, * or >), got "syslog.>"',
+    'c.json: forward.nats.edge must be letters, digits, "-" or "_", got "web 1"',
+  ])
 })
