@@ -22,7 +22,7 @@ import type { ForwardOptions, FromForwarder, ToForwarder } from './protocol.js'
 import { ForwardStateFile } from './state.js'
 
 const kLF = 0x0a
-const kPublishTimeoutMs = 5000
+const kPublishTimeoutMs = 2000
 const kSyncEveryMs = 1000
 const kReportEveryMs = 100
 const kRetryMs = [100, 250, 500, 1000, 2000]

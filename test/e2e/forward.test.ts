@@ -342,16 +342,14 @@ test.serial(
       30_000,
     )
     await victim.restart()
-    t.teardown(() => {
-      if (rowCount(central.journalPath) < 80_000) {
-        console.error('EDGE', e.stderr(), 'CENTRAL', central.stderr(), 'ROWS', rowCount(central.journalPath))
-      }
-    })
     await waitFor(
       '80,000 rows centrally',
       () => (rowCount(central.journalPath) >= 80_000 ? true : undefined),
       90_000,
-    )
+    ).catch((err: Error) => {
+      // What each side said is what tells a lost message from a slow one.
+      throw new Error(`${err.message}\nedge:\n${e.stderr()}\nconsumer:\n${central.stderr()}`)
+    })
     t.is(await e.stop(), 0)
     t.is(await central.stop(), 0)
     checkExactlyOnce(t, central.journalPath, [{ edge: 'r3', tag: 'r', conns: 4, n: 20_000 }])
