@@ -2,6 +2,7 @@
 // centrally. Every scenario checks, message by message, that the central journal holds each accepted
 // message exactly once, in per-connection order, tagged with its edge.
 
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
@@ -10,6 +11,8 @@ import test from 'ava'
 import { natsClient, startConsumer, startNats, startNatsCluster } from '../helpers/nats.js'
 import { freePort } from '../helpers/peers.js'
 import { query, type Running, rowCount, startServer, tempDir, waitFor } from '../helpers/server.js'
+
+const kMain = new URL('../../src/cli/main.js', import.meta.url).pathname
 
 /** Sends `n` numbered messages per connection on `conns` connections; resolves once all are sent. */
 function sendNumbered(port: number, tag: string, conns: number, n: number): Promise<void> {
@@ -287,6 +290,15 @@ test.serial(
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
     t.regex(metrics, /^spillway_forward_lag_messages 10000$/m)
     t.regex(metrics, /^spillway_forward_connected 0$/m)
+    const cli = spawnSync(process.execPath, [kMain, '--config', join(e.dir, 'config.json'), 'stats'], {
+      cwd: e.dir,
+      encoding: 'utf8',
+    })
+    t.is(cli.status, 1, 'unhealthy while the log is away')
+    t.regex(
+      cli.stdout,
+      /^forward +NOT connected; 2000 forwarded; lag 10000 msgs, [\d.]+ s; \d+ publish errors$/m,
+    )
     // journal.enabled false: the edge stores no messages of its own.
     t.is(rowCount(e.journalPath), 0)
     await nats.restart()
