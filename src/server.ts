@@ -11,7 +11,7 @@ import { ErrorCodes, SpillwayError } from './errors.js'
 import { ForwardClient } from './forward/client.js'
 import type { ForwardProgress } from './forward/protocol.js'
 import { readForwardState } from './forward/state.js'
-import { JournalClient } from './journal/client.js'
+import { JournalClient, journalOptions } from './journal/client.js'
 import { ConnectionGate } from './listen/gate.js'
 import { TcpListener } from './listen/tcp.js'
 import { UdpListener } from './listen/udp.js'
@@ -64,23 +64,14 @@ export class Server {
     // The journal must not delete what the forwarder has not published: it keeps segments from here on.
     const keepFromSeg = forwarding ? (readForwardState(cfg.spool.dir)?.seg ?? 0) : null
     // The worker first: its cursor says which segment numbers are taken, so the writer starts past them.
-    const journal = new JournalClient({
-      journalPath: cfg.journal.path,
-      spoolDir: cfg.spool.dir,
-      store: cfg.journal.enabled,
-      keepFromSeg,
-      consume: null,
-      batchRows: cfg.journal.batchRows,
-      synchronous: cfg.journal.synchronous,
-      fullText: cfg.journal.fullText,
-      walMaxBytes: cfg.journal.walMaxBytes,
-      timezone: cfg.parse.timezone,
-      retention: {
-        maxAgeSeconds: cfg.journal.maxAgeSeconds,
-        maxRows: cfg.journal.maxRows,
-        maxBytes: cfg.journal.maxBytes,
-      },
-    })
+    const journal = new JournalClient(
+      journalOptions(cfg, {
+        spoolDir: cfg.spool.dir,
+        store: cfg.journal.enabled,
+        keepFromSeg,
+        consume: null,
+      }),
+    )
     this.journal = journal
     const ready = await journal.start()
     this.journalPos = { seg: ready.cursorSeg, off: ready.cursorOff }

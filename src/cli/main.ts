@@ -50,9 +50,8 @@ function parseArgs(argv: string[]): Args {
   return args
 }
 
-async function serve(configFile: string | undefined): Promise<void> {
-  const config = resolvePaths(loadConfig(configFile))
-  const server = new Server(config)
+/** SIGINT or SIGTERM: a graceful stop, then exit; a second signal only says it is under way. */
+function stopOnSignals(stop: () => Promise<void>): void {
   let signals = 0
   const onSignal = (sig: string) => {
     if (signals++ > 0) {
@@ -60,7 +59,7 @@ async function serve(configFile: string | undefined): Promise<void> {
       return
     }
     logEvent('stopping', { signal: sig })
-    server.stop().then(
+    stop().then(
       () => process.exit(process.exitCode ?? 0),
       (err) => {
         logEvent('fatal', { message: (err as Error).message })
@@ -70,6 +69,12 @@ async function serve(configFile: string | undefined): Promise<void> {
   }
   process.on('SIGINT', () => onSignal('SIGINT'))
   process.on('SIGTERM', () => onSignal('SIGTERM'))
+}
+
+async function serve(configFile: string | undefined): Promise<void> {
+  const config = resolvePaths(loadConfig(configFile))
+  const server = new Server(config)
+  stopOnSignals(() => server.stop())
   process.on('SIGHUP', () => server.reloadTls())
   await server.start()
 }
@@ -82,18 +87,7 @@ async function consume(configFile: string | undefined): Promise<void> {
       `${configFile ?? 'built-in defaults'}: consume.nats.servers is empty: name the NATS servers to read from`,
     )
   const consumer = new Consumer(config)
-  const onSignal = (sig: string) => {
-    logEvent('stopping', { signal: sig })
-    consumer.stop().then(
-      () => process.exit(process.exitCode ?? 0),
-      (err) => {
-        logEvent('fatal', { message: (err as Error).message })
-        process.exit(1)
-      },
-    )
-  }
-  process.on('SIGINT', () => onSignal('SIGINT'))
-  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  stopOnSignals(() => consumer.stop())
   await consumer.run()
 }
 

@@ -22,7 +22,7 @@ import {
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node'
 import type { Config } from '../config/load.js'
 import { kHdrEdge, kHdrInstance, kHdrPos, kHdrPrev, natsOptions } from '../forward/nats.js'
-import { JournalClient } from '../journal/client.js'
+import { JournalClient, journalOptions } from '../journal/client.js'
 import { logEvent } from '../log.js'
 import { connPrefix, maxRecordBytes, RecordEncoder } from '../spool/record.js'
 
@@ -55,23 +55,14 @@ export class Consumer {
   async run(): Promise<void> {
     const cfg = this.cfg
     const c = cfg.consume.nats
-    const journal = new JournalClient({
-      journalPath: cfg.journal.path,
-      spoolDir: null,
-      store: true,
-      keepFromSeg: null,
-      consume: { stream: c.stream, durable: c.durable },
-      batchRows: cfg.journal.batchRows,
-      synchronous: cfg.journal.synchronous,
-      fullText: cfg.journal.fullText,
-      walMaxBytes: cfg.journal.walMaxBytes,
-      timezone: cfg.parse.timezone,
-      retention: {
-        maxAgeSeconds: cfg.journal.maxAgeSeconds,
-        maxRows: cfg.journal.maxRows,
-        maxBytes: cfg.journal.maxBytes,
-      },
-    })
+    const journal = new JournalClient(
+      journalOptions(cfg, {
+        spoolDir: null,
+        store: true,
+        keepFromSeg: null,
+        consume: { stream: c.stream, durable: c.durable },
+      }),
+    )
     this.journal = journal
     const ready = await journal.start()
     this.committedSeq = ready.streamSeq

@@ -2,9 +2,31 @@
 // and never waits for the worker, except at start (ready) and stop (drained).
 
 import { Worker } from 'node:worker_threads'
+import type { Config } from '../config/load.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
 import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
+
+/** The worker's options from the config; `role` says what it reads besides memory batches. */
+export function journalOptions(
+  cfg: Config,
+  role: Pick<WorkerOptions, 'spoolDir' | 'store' | 'keepFromSeg' | 'consume'>,
+): WorkerOptions {
+  return {
+    ...role,
+    journalPath: cfg.journal.path,
+    batchRows: cfg.journal.batchRows,
+    synchronous: cfg.journal.synchronous,
+    fullText: cfg.journal.fullText,
+    walMaxBytes: cfg.journal.walMaxBytes,
+    timezone: cfg.parse.timezone,
+    retention: {
+      maxAgeSeconds: cfg.journal.maxAgeSeconds,
+      maxRows: cfg.journal.maxRows,
+      maxBytes: cfg.journal.maxBytes,
+    },
+  }
+}
 
 /** What the worker reports after each commit. */
 export type JournalProgress = Extract<FromWorker, { t: 'progress' }>

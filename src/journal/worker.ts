@@ -338,15 +338,20 @@ const commitBatchesTx = db.transaction((count: number) => {
   senders.flush()
 })
 
-function commitBatches(): void {
-  // As many whole batches as fit the row budget (a batch is ~1000 records at most; count bytes as a proxy).
+/** How many of the queued buffers, at least one, fit one transaction's row budget (bytes as a proxy). */
+function fitBudget(queue: readonly { buf: Buffer }[]): number {
   let count = 0
   let bytes = 0
   const budget = opts.batchRows * 200
-  while (count < batches.length && (count === 0 || bytes + batches[count]!.buf.length <= budget)) {
-    bytes += batches[count]!.buf.length
+  while (count < queue.length && (count === 0 || bytes + queue[count]!.buf.length <= budget)) {
+    bytes += queue[count]!.buf.length
     count++
   }
+  return count
+}
+
+function commitBatches(): void {
+  const count = fitBudget(batches)
   const before = saveRows()
   try {
     commitBatchesTx(count)
@@ -425,13 +430,7 @@ function countLines(buf: Buffer, from: number): number {
 }
 
 function commitRemotes(): void {
-  let count = 0
-  let bytes = 0
-  const budget = opts.batchRows * 200
-  while (count < remotes.length && (count === 0 || bytes + remotes[count]!.buf.length <= budget)) {
-    bytes += remotes[count]!.buf.length
-    count++
-  }
+  const count = fitBudget(remotes)
   const before = saveRows()
   try {
     streamSeq = commitRemotesTx(count)
