@@ -29,10 +29,8 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
-import { ParsedMessage, parseSyslog } from '../src/journal/parse.js'
-import { kFullTextSchema, kSchema } from '../src/journal/schema.js'
 import { freePort } from '../test/helpers/peers.js'
-import { cpuSeconds, median, peakRssMB, round } from './bench-util.js'
+import { cpuSeconds, median, peakRssMB, round, sqliteCeiling } from './bench-util.js'
 
 const { values } = parseArgs({
   options: {
@@ -268,56 +266,6 @@ async function one(t: Target, conns: number, msgs: number, udp: boolean): Promis
   } finally {
     reader?.kill()
     counter.close()
-    rmSync(dir, { recursive: true, force: true })
-  }
-}
-
-/** The journal's own schema filled by one thread as fast as SQLite goes: the ceiling for the worker. */
-function sqliteCeiling(rows: number): number {
-  const dir = mkdtempSync(join(tmpdir(), 'spillway-ceiling-'))
-  try {
-    const db = new Database(join(dir, 'journal.db'))
-    db.pragma('journal_mode = WAL')
-    db.pragma('synchronous = FULL') // as the server's default
-    db.exec(kSchema)
-    db.exec(kFullTextSchema) // full-text deferred, as in the server: no insert trigger
-    const insert = db.prepare(
-      `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
-         transport, orig_len, parse_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    // A loggen line, parsed once: the ceiling measures SQLite, not the parser.
-    const p = new ParsedMessage()
-    parseSyslog(
-      `<38>2026-11-23T14:18:38 localhost prg00000[1234]: seq: 0000000000, thread: 0000, runid: 1795443518, stamp: 2026-11-23T14:18:38 ${'PADD'.repeat(18)}`,
-      Date.now(),
-      p,
-    )
-    const fill = db.transaction((from: number, count: number) => {
-      for (let i = from; i < from + count; i++) {
-        insert.run(
-          Date.now(),
-          p.ts,
-          p.facility,
-          p.severity,
-          p.host,
-          p.app,
-          p.procid,
-          p.msgid,
-          p.sd,
-          `${p.msg} ${i}`,
-          '127.0.0.1:40000',
-          'tcp',
-          null,
-          0,
-        )
-      }
-    })
-    const t0 = performance.now()
-    for (let i = 0; i < rows; i += 10_000) fill(i, Math.min(10_000, rows - i))
-    const rate = rows / ((performance.now() - t0) / 1000)
-    db.close()
-    return Math.round(rate)
-  } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -1,6 +1,11 @@
 // Helpers shared by the benchmark scripts.
 
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import { ParsedMessage, parseSyslog } from '../src/journal/parse.js'
+import { kFullTextSchema, kSchema } from '../src/journal/schema.js'
 
 /** A process's user+system CPU seconds, all threads (/proc/PID/stat, clock ticks of 1/100 s). */
 export function cpuSeconds(pid: number): number {
@@ -21,4 +26,63 @@ export function round(x: number): number {
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.floor(s.length / 2)]!
+}
+
+/**
+ * Fills `db` (the journal's schema, created here if missing) with `rows` rows of one parsed loggen line,
+ * in 10,000-row transactions, as fast as one thread and SQLite go. Returns rows/s.
+ */
+export function fillJournal(db: Database.Database, rows: number): number {
+  db.exec(kSchema)
+  db.exec(kFullTextSchema) // full-text deferred, as in the server: no insert trigger
+  const insert = db.prepare(
+    `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
+       transport, orig_len, parse_error, edge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  )
+  // A loggen line, parsed once: this measures SQLite, not the parser.
+  const p = new ParsedMessage()
+  parseSyslog(
+    `<38>2026-11-23T14:18:38 localhost prg00000[1234]: seq: 0000000000, thread: 0000, runid: 1795443518, stamp: 2026-11-23T14:18:38 ${'PADD'.repeat(18)}`,
+    Date.now(),
+    p,
+  )
+  const fill = db.transaction((from: number, count: number) => {
+    for (let i = from; i < from + count; i++) {
+      insert.run(
+        Date.now(),
+        p.ts,
+        p.facility,
+        p.severity,
+        p.host,
+        p.app,
+        p.procid,
+        p.msgid,
+        p.sd,
+        `${p.msg} ${i}`,
+        '127.0.0.1:40000',
+        'tcp',
+        null,
+        0,
+        null,
+      )
+    }
+  })
+  const t0 = performance.now()
+  for (let i = 0; i < rows; i += 10_000) fill(i, Math.min(10_000, rows - i))
+  return Math.round(rows / ((performance.now() - t0) / 1000))
+}
+
+/** The journal's own schema filled by one thread as fast as SQLite goes: the ceiling for the worker. */
+export function sqliteCeiling(rows: number): number {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-ceiling-'))
+  try {
+    const db = new Database(join(dir, 'journal.db'))
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = FULL') // as the server's default
+    const rate = fillJournal(db, rows)
+    db.close()
+    return rate
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }

@@ -45,11 +45,15 @@ export function wallClockToUnix(
   s: number,
   ms: number,
 ): number {
-  if (zone === 'local') return new Date(y, mo, d, h, mi, s, ms).getTime()
   const asUtc = Date.UTC(y, mo, d, h, mi, s, ms)
   if (zone === 'UTC') return asUtc
   const key = Math.floor(asUtc / 3_600_000)
-  if (key !== cacheKey) {
+  if (key !== cacheKey && zone === 'local') {
+    // The offset of this wall-clock hour, as Date resolves it; a Date per message cost ~0.15 µs of the
+    // journal thread's ~7 µs per row, and messages of one hour come in runs.
+    cacheKey = key
+    cacheOffset = asUtc - new Date(y, mo, d, h, mi, s, ms).getTime()
+  } else if (key !== cacheKey) {
     // The offset at the instant that reads as this wall-clock time: try the offset at asUtc, then
     // correct once (enough except inside a DST transition).
     let off = offsetAt(asUtc)

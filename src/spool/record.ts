@@ -186,9 +186,12 @@ export class RecordReader {
     while (p < end && buf[p] !== kSP) p++
     const peerEnd = p
     if (p >= end) return this.fail(RecordError.header)
-    const key = buf.subarray(tStart, peerEnd)
-    if (!key.equals(this.lastPeerBytes)) {
-      this.lastPeerBytes = Buffer.from(key)
+    // compare() with offsets takes no view of buf: nothing is allocated while the sender repeats.
+    if (
+      this.lastPeerBytes.length !== peerEnd - tStart ||
+      this.lastPeerBytes.compare(buf, tStart, peerEnd) !== 0
+    ) {
+      this.lastPeerBytes = Buffer.from(buf.subarray(tStart, peerEnd))
       this.transport = buf.toString('latin1', tStart, tEnd)
       this.peer = buf.toString('latin1', tEnd + 1, peerEnd)
     }
