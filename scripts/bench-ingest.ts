@@ -5,9 +5,11 @@
 //   cpu     server CPU seconds (user+system), rss peak RSS, p99 the socket thread's event-loop delay p99
 // then a table of medians. Run:  npm run bench -- [--messages 1000000] [--conns 1,10,100] [--runs 3]
 //   [--threshold BYTES] [--octet] [--udp N] [--config '{"journal":{"fullText":false}}']
+// With --same-server, each connection count runs `runs` times against one server, and the RSS after
+// each run (the journal caught up) shows whether memory grows from run to run.
 
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -26,6 +28,8 @@ const { values } = parseArgs({
     config: { type: 'string', default: '{}' },
     octet: { type: 'boolean', default: false },
     udp: { type: 'string', default: '200000' },
+    /** One server for every run of each connection count: memory growth across runs in one process. */
+    'same-server': { type: 'boolean', default: false },
   },
 })
 const N = Number(values.messages)
@@ -136,6 +140,42 @@ async function one(transport: 'tcp' | 'udp', conns: number, msgs: number): Promi
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** RSS now and at its peak, in MB. */
+function rssMB(pid: number): { now: number; peak: number } {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)?.[1] ?? 0)
+  return { now: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) }
+}
+
+async function sameServer(conns: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-bench-'))
+  try {
+    const srv = await startServer(dir)
+    let total = 0
+    for (let r = 0; r < runs; r++) {
+      const t0 = process.hrtime.bigint()
+      const load = await tcpLoad({ port: srv.tcp, messages: N, conns, size, octet: values.octet })
+      total += load.sent
+      const j = await waitRows(join(dir, 'journal.db'), total, t0, 600)
+      const peak = rssMB(srv.proc.pid!).peak
+      await new Promise((r) => setTimeout(r, 5000)) // idle, as between bursts: what stays is what grows
+      const rss = { now: rssMB(srv.proc.pid!).now, peak }
+      process.stdout.write(
+        `${JSON.stringify({ bench: 'same-server', conns, run: r + 1, acceptRate: Math.round(load.sent / load.seconds), journalSecs: round(j.secs), rssMB: rss.now, peakRssMB: rss.peak })}\n`,
+      )
+    }
+    srv.proc.kill('SIGTERM')
+    await new Promise((r) => srv.proc.on('exit', r))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (values['same-server']) {
+  for (const c of values.conns.split(',')) await sameServer(Number(c))
+  process.exit(0)
 }
 
 const all: Result[][] = []

@@ -213,6 +213,8 @@ export class Server {
       spool_bytes_written_total: this.spool?.bytesWritten ?? 0,
       connections_open: this.listeners.reduce((n, l) => n + (l instanceof TcpListener ? l.conns.size : 0), 0),
       rss_bytes: mem.rss,
+      heap_used_bytes: mem.heapUsed,
+      array_buffers_bytes: mem.arrayBuffers,
       journal_rows_total: this.journal?.journaled ?? 0,
       parse_errors_total: this.journal?.parseErrors ?? 0,
       spool_corrupt_records_total: this.journal?.corrupt ?? 0,
