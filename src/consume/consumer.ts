@@ -21,7 +21,8 @@ import {
 } from '@nats-io/jetstream'
 import { connect, type NatsConnection, nanos } from '@nats-io/transport-node'
 import type { Config } from '../config/load.js'
-import { kHdrEdge, kHdrInstance, kHdrPos, kHdrPrev, natsOptions } from '../forward/nats.js'
+import { ErrorCodes, SpillwayError } from '../errors.js'
+import { kHdrEdge, kHdrInstance, kHdrPos, kHdrPrev, natsOptions, natsProblem } from '../forward/nats.js'
 import { JournalClient, journalOptions } from '../journal/client.js'
 import { logEvent } from '../log.js'
 import { connPrefix, maxRecordBytes, RecordEncoder } from '../spool/record.js'
@@ -80,7 +81,11 @@ export class Consumer {
       void this.stop()
     }
     logEvent('journal-open', { path: cfg.journal.path, rows: ready.rows, streamSeq: ready.streamSeq })
-    const nc = await connect(natsOptions(c, `spillway-consume-${c.durable}`))
+    const nc = await connect(natsOptions(c, `spillway-consume-${c.durable}`)).catch((err: unknown) => {
+      throw new SpillwayError(ErrorCodes.journal, `consume: ${natsProblem(err, c, 'consume.nats')}`, {
+        cause: err,
+      })
+    })
     this.nc = nc
     logEvent('consume-connected', { server: nc.getServer(), stream: c.stream, durable: c.durable })
     this.statsTimer = setInterval(() => void this.postStats(), kStatsIntervalMs)

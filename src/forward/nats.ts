@@ -29,6 +29,17 @@ export function natsOptions(c: NatsConnectionConfig, name: string): NodeConnecti
   return o
 }
 
+/** A NATS failure as one line a user can act on: which servers, what they said, which keys to check. */
+export function natsProblem(err: unknown, c: NatsConnectionConfig, keys: string): string {
+  const msg = (err as Error).message ?? String(err)
+  const hint = /authori[sz]ation|authentication|permissions/i.test(msg)
+    ? `check ${keys}.user/password, token or credsFile`
+    : /tls|certificate|ssl/i.test(msg)
+      ? `check ${keys}.tls`
+      : `check ${keys}.servers and that the servers run with JetStream (-js)`
+  return `NATS ${c.servers.join(',')}: ${msg}; ${hint}`
+}
+
 /** The stream subjects an edge's subject template falls under: {edge} becomes a wildcard. */
 export function streamSubject(template: string): string {
   return template.replaceAll('{edge}', '*')

@@ -17,7 +17,16 @@ import { connect, headers, type NatsConnection, nanos } from '@nats-io/transport
 import { logEvent } from '../log.js'
 import { SpoolReader } from '../spool/reader.js'
 import { listSegments } from '../spool/segment.js'
-import { kHdrEdge, kHdrInstance, kHdrPos, kHdrPrev, kHdrRecords, natsOptions, streamSubject } from './nats.js'
+import {
+  kHdrEdge,
+  kHdrInstance,
+  kHdrPos,
+  kHdrPrev,
+  kHdrRecords,
+  natsOptions,
+  natsProblem,
+  streamSubject,
+} from './nats.js'
 import type { ForwardOptions, FromForwarder, ToForwarder } from './protocol.js'
 import { ForwardStateFile } from './state.js'
 
@@ -26,6 +35,7 @@ const kPublishTimeoutMs = 2000
 const kSyncEveryMs = 1000
 const kReportEveryMs = 100
 const kRetryMs = [100, 250, 500, 1000, 2000]
+const kConnectRetryMs = 2000
 
 const port = parentPort
 if (port === null) throw new Error('forward/worker.ts must run as a worker thread')
@@ -149,7 +159,26 @@ async function setUp(nc: NatsConnection): Promise<JetStreamManager> {
 async function run(): Promise<void> {
   p.backlogAtStart = countBacklog()
   report(true)
-  const nc = await connect(natsOptions(cfg, `spillway-edge-${cfg.edge}`))
+  // The log refusing us (credentials, TLS) is no reason to stop receiving: the spool keeps filling
+  // within its quota, /healthz says what is wrong, and a fixed log or a rotated credential is picked up.
+  for (let attempt = 0; !stopping; attempt++) {
+    let nc: NatsConnection
+    try {
+      nc = await connect(natsOptions(cfg, `spillway-edge-${cfg.edge}`))
+    } catch (err) {
+      if (attempt === 0)
+        logEvent('forward-error', { stage: 'connect', message: natsProblem(err, cfg, 'forward.nats') })
+      await sleep(kConnectRetryMs)
+      continue
+    }
+    attempt = -1
+    await forward(nc)
+    if (!nc.isClosed()) await nc.close()
+  }
+}
+
+/** Publishes on `nc` until stopping, or until the connection is closed for good (then connects anew). */
+async function forward(nc: NatsConnection): Promise<void> {
   connected = true
   logEvent('forward-connected', { server: nc.getServer(), stream: cfg.stream, subject, edge: cfg.edge })
   void watchStatus(nc)
@@ -160,12 +189,12 @@ async function run(): Promise<void> {
     } catch (err) {
       if (attempt === 0)
         logEvent('forward-error', { stage: 'stream', stream: cfg.stream, message: (err as Error).message })
-      if (stopping) return
+      if (stopping || nc.isClosed()) return
       await sleep(kRetryMs[Math.min(attempt, kRetryMs.length - 1)]!)
     }
   }
   const js = jetstream(nc, { timeout: kPublishTimeoutMs })
-  while (!stopping) {
+  while (!stopping && !nc.isClosed()) {
     const sealed = seg < writerSeg
     const limit = sealed ? Number.POSITIVE_INFINITY : writtenOff
     if (writerSeg < 0 || (!sealed && off >= limit)) {
@@ -227,8 +256,9 @@ async function run(): Promise<void> {
           })
         }
         report(true)
-        // Stopping while the log is away: the position stays, the next start publishes it again.
-        if (stopping) return
+        // Stopping while the log is away: the position stays, the next start publishes it again. A
+        // connection closed for good (the log refused a reconnect): connect anew, same position.
+        if (stopping || nc.isClosed()) return
         await sleep(kRetryMs[Math.min(attempt, kRetryMs.length - 1)]!)
       }
     }
@@ -280,6 +310,6 @@ const stopped = new Promise<void>((resolve) => {
   check()
 })
 Promise.race([run(), stopped]).then(finish, (err: unknown) => {
-  send({ t: 'fatal', message: `forward: ${(err as Error).stack ?? String(err)}` })
+  send({ t: 'fatal', message: `forward: ${natsProblem(err, cfg, 'forward.nats')}` })
   finish()
 })

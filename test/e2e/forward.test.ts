@@ -260,6 +260,44 @@ test.serial(
 )
 
 test.serial(
+  'user and password: the edge and the consumer authenticate; wrong credentials are a clear error while the edge keeps receiving',
+  async (t) => {
+    const auth =
+      'authorization { users: [ { user: edge, password: e-pass }, { user: central, password: c-pass } ] }'
+    const nats = await startNats(t, tempDir(t), auth, { user: 'edge', pass: 'e-pass' })
+    const e = await startServer(t, {
+      config: edgeConfig([nats.url], 'auth', { user: 'edge', password: 'e-pass' }),
+    })
+    const central = await startConsumer(t, tempDir(t), {
+      servers: [nats.url],
+      user: 'central',
+      password: 'c-pass',
+    })
+    await sendNumbered(e.tcpPort, 'u', 1, 500)
+    await waitFor('500 rows centrally', () => (rowCount(central.journalPath) >= 500 ? true : undefined))
+    t.is(await e.stop(), 0)
+    t.is(await central.stop(), 0)
+    checkExactlyOnce(t, central.journalPath, [{ edge: 'auth', tag: 'u', conns: 1, n: 500 }])
+    // Refused credentials do not stop the edge: it keeps receiving and journaling, says what is wrong
+    // once, and keeps trying.
+    const bad = await startServer(t, {
+      config: edgeConfig([nats.url], 'bad', { user: 'edge', password: 'nope' }),
+    })
+    await waitFor('forward-error', () =>
+      /forward-error stage=connect message="NATS 127\.0\.0\.1:\d+: Authorization Violation; check forward\.nats\.user\/password, token or credsFile"/.test(
+        bad.stderr(),
+      )
+        ? true
+        : undefined,
+    )
+    await sendNumbered(bad.tcpPort, 'v', 1, 100)
+    await waitFor('journaled locally', () => (rowCount(bad.journalPath) === 100 ? true : undefined))
+    t.is(bad.stderr().match(/forward-error/g)?.length, 1, 'said once')
+    t.is(await bad.stop(), 0)
+  },
+)
+
+test.serial(
   'the log unreachable for a while: the spool fills, lag shows, forwarding resumes by itself',
   async (t) => {
     const metricsPort = await freePort()

@@ -49,6 +49,7 @@ async function startNode(
   name: string,
   port: number,
   cluster: { port: number; routes: number[] } | null,
+  extra = '',
 ): Promise<NatsNode> {
   const conf = join(dir, `${name}.conf`)
   const routes = cluster?.routes.map((p) => `"nats://127.0.0.1:${p}"`).join(', ') ?? ''
@@ -58,6 +59,7 @@ async function startNode(
 listen: 127.0.0.1:${port}
 jetstream { store_dir: "${join(dir, name)}" }
 ${cluster !== null ? `cluster { name: spw, listen: 127.0.0.1:${cluster.port}, routes: [${routes}] }` : ''}
+${extra}
 `,
   )
   const node = { name, port, url: `127.0.0.1:${port}` } as NatsNode
@@ -80,10 +82,15 @@ ${cluster !== null ? `cluster { name: spw, listen: 127.0.0.1:${cluster.port}, ro
   return node
 }
 
-/** One JetStream node. */
-export async function startNats(t: ExecutionContext, dir: string): Promise<NatsNode> {
-  const node = await startNode(t, dir, 'n1', await freePort(), null)
-  await jetStreamReady(t, [node.url])
+/** One JetStream node; `extra` is appended to its config (authorization, ...). */
+export async function startNats(
+  t: ExecutionContext,
+  dir: string,
+  extra = '',
+  client: { user?: string; pass?: string } = {},
+): Promise<NatsNode> {
+  const node = await startNode(t, dir, 'n1', await freePort(), null, extra)
+  await jetStreamReady(t, [node.url], client)
   return node
 }
 
@@ -106,8 +113,12 @@ export async function startNatsCluster(t: ExecutionContext, dir: string): Promis
   return nodes
 }
 
-async function jetStreamReady(t: ExecutionContext, servers: string[]): Promise<void> {
-  const nc = await natsClient(t, servers)
+async function jetStreamReady(
+  t: ExecutionContext,
+  servers: string[],
+  client: { user?: string; pass?: string } = {},
+): Promise<void> {
+  const nc = await natsClient(t, servers, client)
   await waitFor(
     'JetStream to answer',
     async () => {
@@ -120,8 +131,12 @@ async function jetStreamReady(t: ExecutionContext, servers: string[]): Promise<v
 }
 
 /** A client connection, closed at the end of the test. */
-export async function natsClient(t: ExecutionContext, servers: string[]): Promise<NatsConnection> {
-  const nc = await connect({ servers, maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+export async function natsClient(
+  t: ExecutionContext,
+  servers: string[],
+  client: { user?: string; pass?: string } = {},
+): Promise<NatsConnection> {
+  const nc = await connect({ servers, maxReconnectAttempts: -1, reconnectTimeWait: 250, ...client })
   t.teardown(() => nc.close())
   return nc
 }
