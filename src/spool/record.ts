@@ -18,7 +18,7 @@
 // - Records never span segments; a segment is only appended to, by one writer, and deleted whole once
 //   the journal has committed past its last record.
 
-import { crc32 } from 'node:zlib'
+import { crc32Range } from './crc32.js'
 
 const kSP = 0x20
 const kLF = 0x0a
@@ -71,7 +71,7 @@ export class RecordEncoder {
     out[off++] = kSP
     if (this.needsEscape(src, start, end)) off = escapeInto(out, off, src, start, end)
     else off += src.copy(out, off, start, end)
-    writeHex32(out, crcAt, crc32(out.subarray(crcAt + 9, off)))
+    writeHex32(out, crcAt, crc32Range(out, crcAt + 9, off))
     out[crcAt + 8] = kSP
     out[off++] = kLF
     return off
@@ -168,7 +168,7 @@ export class RecordReader {
       want = want * 16 + h
     }
     if (buf[start + 8] !== kSP) return this.fail(RecordError.header)
-    if (crc32(buf.subarray(start + 9, end)) !== want) return this.fail(RecordError.crc)
+    if (crc32Range(buf, start + 9, end) !== want) return this.fail(RecordError.crc)
     let p = start + 9
     let ms = 0
     while (p < end && buf[p] !== kSP) {
