@@ -19,10 +19,9 @@ import {
   jetstream,
   jetstreamManager,
 } from '@nats-io/jetstream'
-import { connect, type NatsConnection, nanos } from '@nats-io/transport-node'
+import { type NatsConnection, nanos } from '@nats-io/transport-node'
 import type { Config } from '../config/load.js'
-import { ErrorCodes, SpillwayError } from '../errors.js'
-import { kHdrEdge, kHdrInstance, kHdrPos, kHdrPrev, natsOptions, natsProblem } from '../forward/nats.js'
+import { connectWithRetry, kHdrEdge, kHdrInstance, kHdrPos, kHdrPrev } from '../forward/nats.js'
 import { JournalClient, journalOptions } from '../journal/client.js'
 import { logEvent } from '../log.js'
 import { connPrefix, maxRecordBytes, RecordEncoder } from '../spool/record.js'
@@ -81,11 +80,14 @@ export class Consumer {
       void this.stop()
     }
     logEvent('journal-open', { path: cfg.journal.path, rows: ready.rows, streamSeq: ready.streamSeq })
-    const nc = await connect(natsOptions(c, `spillway-consume-${c.durable}`)).catch((err: unknown) => {
-      throw new SpillwayError(ErrorCodes.journal, `consume: ${natsProblem(err, c, 'consume.nats')}`, {
-        cause: err,
-      })
-    })
+    const nc = await connectWithRetry(
+      c,
+      `spillway-consume-${c.durable}`,
+      'consume.nats',
+      'consume-error',
+      () => this.stopping !== null,
+    )
+    if (nc === null) return
     this.nc = nc
     logEvent('consume-connected', { server: nc.getServer(), stream: c.stream, durable: c.durable })
     this.statsTimer = setInterval(() => void this.postStats(), kStatsIntervalMs)

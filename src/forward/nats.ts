@@ -1,15 +1,26 @@
 // NATS connection settings from the config, shared by the forwarder (edge) and spillway consume.
 
 import { readFileSync } from 'node:fs'
-import { credsAuthenticator, type NodeConnectionOptions } from '@nats-io/transport-node'
+import {
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+  type NodeConnectionOptions,
+} from '@nats-io/transport-node'
 import type { NatsConnectionConfig } from '../config/load.js'
+import { logEvent } from '../log.js'
 
 export function natsOptions(c: NatsConnectionConfig, name: string): NodeConnectionOptions {
   const o: NodeConnectionOptions = {
     servers: c.servers,
     name,
-    // The log being away is an expected state, not an error: keep trying, forever, once a second.
-    waitOnFirstConnect: true,
+    // Once connected, the log going away is an expected state: keep trying, forever, once a second.
+    // The first connection is the caller's loop, so a refusal (credentials, TLS, nothing listening)
+    // reaches it as an error it can name, instead of silent retries.
+    waitOnFirstConnect: false,
+    // A server that takes the TCP (and TLS) handshake and then says nothing (a TLS client certificate
+    // it refuses, in TLS 1.3) is a failed attempt after this long, not a wait of the default 20 s.
+    timeout: 5000,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
     pingInterval: 10_000,
@@ -29,6 +40,27 @@ export function natsOptions(c: NatsConnectionConfig, name: string): NodeConnecti
   return o
 }
 
+/** Connects, retrying every `everyMs` until it works or `stop()` says to give up (then null); says once why not. */
+export async function connectWithRetry(
+  c: NatsConnectionConfig,
+  name: string,
+  keys: string,
+  event: string,
+  stop: () => boolean,
+  everyMs = 2000,
+): Promise<NatsConnection | null> {
+  for (let attempt = 0; !stop(); attempt++) {
+    try {
+      return await connect(natsOptions(c, name))
+    } catch (err) {
+      if (attempt === 0)
+        logEvent(event, { stage: 'connect', message: natsProblem(err, c, keys), retryMs: everyMs })
+      await new Promise((r) => setTimeout(r, everyMs))
+    }
+  }
+  return null
+}
+
 /** A NATS failure as one line a user can act on: which servers, what they said, which keys to check. */
 export function natsProblem(err: unknown, c: NatsConnectionConfig, keys: string): string {
   const msg = (err as Error).message ?? String(err)
@@ -36,7 +68,9 @@ export function natsProblem(err: unknown, c: NatsConnectionConfig, keys: string)
     ? `check ${keys}.user/password, token or credsFile`
     : /tls|certificate|ssl/i.test(msg)
       ? `check ${keys}.tls`
-      : `check ${keys}.servers and that the servers run with JetStream (-js)`
+      : /timeout/i.test(msg) && (c.tls.ca !== '' || c.tls.cert !== '')
+        ? `check ${keys}.tls (a client certificate the servers refuse looks like a timeout) and ${keys}.servers`
+        : `check ${keys}.servers and that the servers run with JetStream (-js)`
   return `NATS ${c.servers.join(',')}: ${msg}; ${hint}`
 }
 

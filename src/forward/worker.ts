@@ -13,17 +13,17 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parentPort, workerData } from 'node:worker_threads'
 import { type JetStreamManager, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream'
-import { connect, headers, type NatsConnection, nanos } from '@nats-io/transport-node'
+import { headers, type NatsConnection, nanos } from '@nats-io/transport-node'
 import { logEvent } from '../log.js'
 import { SpoolReader } from '../spool/reader.js'
 import { listSegments } from '../spool/segment.js'
 import {
+  connectWithRetry,
   kHdrEdge,
   kHdrInstance,
   kHdrPos,
   kHdrPrev,
   kHdrRecords,
-  natsOptions,
   natsProblem,
   streamSubject,
 } from './nats.js'
@@ -35,7 +35,6 @@ const kPublishTimeoutMs = 2000
 const kSyncEveryMs = 1000
 const kReportEveryMs = 100
 const kRetryMs = [100, 250, 500, 1000, 2000]
-const kConnectRetryMs = 2000
 
 const port = parentPort
 if (port === null) throw new Error('forward/worker.ts must run as a worker thread')
@@ -161,17 +160,15 @@ async function run(): Promise<void> {
   report(true)
   // The log refusing us (credentials, TLS) is no reason to stop receiving: the spool keeps filling
   // within its quota, /healthz says what is wrong, and a fixed log or a rotated credential is picked up.
-  for (let attempt = 0; !stopping; attempt++) {
-    let nc: NatsConnection
-    try {
-      nc = await connect(natsOptions(cfg, `spillway-edge-${cfg.edge}`))
-    } catch (err) {
-      if (attempt === 0)
-        logEvent('forward-error', { stage: 'connect', message: natsProblem(err, cfg, 'forward.nats') })
-      await sleep(kConnectRetryMs)
-      continue
-    }
-    attempt = -1
+  while (!stopping) {
+    const nc = await connectWithRetry(
+      cfg,
+      `spillway-edge-${cfg.edge}`,
+      'forward.nats',
+      'forward-error',
+      () => stopping,
+    )
+    if (nc === null) return
     await forward(nc)
     if (!nc.isClosed()) await nc.close()
   }

@@ -10,6 +10,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import test from 'ava'
 import { natsClient, startConsumer, startNats, startNatsCluster } from '../helpers/nats.js'
 import { freePort } from '../helpers/peers.js'
+import { pki } from '../helpers/pki.js'
 import { query, type Running, rowCount, startServer, tempDir, waitFor } from '../helpers/server.js'
 
 const kMain = new URL('../../src/cli/main.js', import.meta.url).pathname
@@ -294,6 +295,40 @@ test.serial(
     await waitFor('journaled locally', () => (rowCount(bad.journalPath) === 100 ? true : undefined))
     t.is(bad.stderr().match(/forward-error/g)?.length, 1, 'said once')
     t.is(await bad.stop(), 0)
+  },
+)
+
+test.serial(
+  'TLS with client certificates to NATS: edge and consumer get in; a certificate from another CA does not',
+  async (t) => {
+    const certs = pki(t)
+    const f = (name: string) => join(certs, name)
+    const tlsConf = `tls { cert_file: "${f('server.crt')}", key_file: "${f('server.key')}", ca_file: "${f('ca.crt')}", verify: true }`
+    const mine = { ca: f('ca.crt'), cert: f('client.crt'), key: f('client.key') }
+    const nats = await startNats(t, tempDir(t), tlsConf, {
+      tls: { caFile: mine.ca, certFile: mine.cert, keyFile: mine.key },
+    })
+    const e = await startServer(t, { config: edgeConfig([nats.url], 'tls', { tls: mine }) })
+    const central = await startConsumer(t, tempDir(t), { servers: [nats.url], tls: mine })
+    await sendNumbered(e.tcpPort, 's', 1, 500)
+    await waitFor('500 rows centrally', () => (rowCount(central.journalPath) >= 500 ? true : undefined))
+    t.is(await e.stop(), 0)
+    t.is(await central.stop(), 0)
+    checkExactlyOnce(t, central.journalPath, [{ edge: 'tls', tag: 's', conns: 1, n: 500 }])
+    const stranger = await startServer(t, {
+      config: edgeConfig([nats.url], 'stranger', {
+        tls: { ...mine, cert: f('stranger.crt'), key: f('stranger.key') },
+      }),
+    })
+    await waitFor(
+      'forward-error',
+      () =>
+        /forward-error stage=connect .*check forward\.nats\.tls/.test(stranger.stderr()) ? true : undefined,
+      20_000,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${stranger.stderr()}`)
+    })
+    t.is(await stranger.stop(), 0)
   },
 )
 

@@ -12,6 +12,13 @@ import { waitFor } from './server.js'
 
 const kMain = new URL('../../src/cli/main.js', import.meta.url).pathname
 
+/** What a test's own client needs to get in: credentials, or TLS files. */
+export interface NatsClientOptions {
+  user?: string
+  pass?: string
+  tls?: { caFile?: string; certFile?: string; keyFile?: string }
+}
+
 export interface NatsNode {
   name: string
   port: number
@@ -87,7 +94,7 @@ export async function startNats(
   t: ExecutionContext,
   dir: string,
   extra = '',
-  client: { user?: string; pass?: string } = {},
+  client: NatsClientOptions = {},
 ): Promise<NatsNode> {
   const node = await startNode(t, dir, 'n1', await freePort(), null, extra)
   await jetStreamReady(t, [node.url], client)
@@ -116,7 +123,7 @@ export async function startNatsCluster(t: ExecutionContext, dir: string): Promis
 async function jetStreamReady(
   t: ExecutionContext,
   servers: string[],
-  client: { user?: string; pass?: string } = {},
+  client: NatsClientOptions = {},
 ): Promise<void> {
   const nc = await natsClient(t, servers, client)
   await waitFor(
@@ -134,7 +141,7 @@ async function jetStreamReady(
 export async function natsClient(
   t: ExecutionContext,
   servers: string[],
-  client: { user?: string; pass?: string } = {},
+  client: NatsClientOptions = {},
 ): Promise<NatsConnection> {
   const nc = await connect({ servers, maxReconnectAttempts: -1, reconnectTimeWait: 250, ...client })
   t.teardown(() => nc.close())
