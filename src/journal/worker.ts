@@ -460,14 +460,19 @@ const moveCursorTx = db.transaction((seg: number, off: number) => {
   setCursor.run(seg, off)
 })
 
+/** The cursor is at the end of a sealed segment (or it is gone): move past it, then delete it. */
+function passSegment(): void {
+  const next = reader.nextSegment(cursorSeg, writerSeg)
+  moveCursorTx(next, 0)
+  retire(cursorSeg)
+  cursorSeg = next
+  cursorOff = 0
+}
+
 /** journal.enabled false: the cursor follows the writer without storing anything. */
 function skipStep(): boolean {
   if (cursorSeg < writerSeg) {
-    const next = reader.nextSegment(cursorSeg, writerSeg)
-    moveCursorTx(next, 0)
-    retire(cursorSeg)
-    cursorSeg = next
-    cursorOff = 0
+    passSegment()
     return true
   }
   if (cursorOff >= writtenOff) return false
@@ -487,12 +492,7 @@ function replayStep(): boolean {
   const n = reader.read(cursorSeg, cursorOff, limit, readAtLeast)
   if (n <= 0) {
     if (!sealed) return false // the current segment is created before it is reported: not yet visible
-    // End of a sealed segment (or it is gone): move past it, then delete it.
-    const next = reader.nextSegment(cursorSeg, writerSeg)
-    moveCursorTx(next, 0)
-    retire(cursorSeg)
-    cursorSeg = next
-    cursorOff = 0
+    passSegment()
     return true
   }
   if (replayedInEpisode === 0) episodeStart = Date.now()
