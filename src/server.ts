@@ -188,14 +188,13 @@ export class Server {
 
   /** Forwarding figures for stats and /metrics; none when forwarding is off. */
   private forwardStats(): Record<string, number> {
-    const f = this.forward?.last
     if (this.forward === null) return {}
+    const f = this.forward.last
     const forwarded = f?.forwarded ?? 0
     return {
       forwarded_total: forwarded,
       forward_lag_messages: Math.max(0, (f?.backlogAtStart ?? 0) + this.counters.spooled - forwarded),
-      forward_lag_seconds:
-        f !== undefined && f !== null && f.oldestMs > 0 ? Math.max(0, (Date.now() - f.oldestMs) / 1000) : 0,
+      forward_lag_seconds: f !== null && f.oldestMs > 0 ? Math.max(0, (Date.now() - f.oldestMs) / 1000) : 0,
       forward_connected: f?.connected ? 1 : 0,
       forward_publish_errors_total: f?.publishErrors ?? 0,
       forward_duplicates_total: f?.duplicates ?? 0,

@@ -15,6 +15,7 @@ import {
   AckPolicy,
   type ConsumerMessages,
   DeliverPolicy,
+  type JetStreamManager,
   type JsMsg,
   jetstream,
   jetstreamManager,
@@ -41,6 +42,7 @@ export class Consumer {
   private epoch = 0
   private reread = false
   private lostRounds = 0
+  private jsm: JetStreamManager | null = null
   private readonly encoder = new RecordEncoder()
   private statsTimer: NodeJS.Timeout | null = null
   private numPending = 0
@@ -138,6 +140,7 @@ export class Consumer {
   private async ensureConsumer(nc: NatsConnection): Promise<void> {
     const c = this.cfg.consume.nats
     const jsm = await jetstreamManager(nc)
+    this.jsm = jsm
     for (let attempt = 0; ; attempt++) {
       try {
         let info = null
@@ -247,8 +250,7 @@ export class Consumer {
   private async postStats(): Promise<void> {
     const c = this.cfg.consume.nats
     try {
-      const jsm = await jetstreamManager(this.nc!)
-      const info = await jsm.consumers.info(c.stream, c.durable)
+      const info = await this.jsm!.consumers.info(c.stream, c.durable)
       this.numPending = info.num_pending
       // The log counts deliveries this process never got (lost in transit, as when the consumer's leader
       // moved) as awaiting acknowledgement: with nothing of ours in flight for two rounds, read again

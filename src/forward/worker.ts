@@ -59,6 +59,7 @@ let writtenOff = 0
 let stopping = false
 let connected = false
 let wake: (() => void) | null = null
+let onStop: () => void = () => {}
 const p = {
   forwarded: 0,
   backlogAtStart: 0,
@@ -76,7 +77,10 @@ port.on('message', (m: ToForwarder) => {
       writerSeg = m.seg
       writtenOff = m.off
     }
-  } else stopping = true
+  } else {
+    stopping = true
+    onStop()
+  }
   const w = wake
   wake = null
   w?.()
@@ -303,8 +307,7 @@ function finish(): void {
 // for an absent log must not wait for it, so it gets a grace period and no more.
 const kStopGraceMs = 1000
 const stopped = new Promise<void>((resolve) => {
-  const check = () => (stopping ? setTimeout(resolve, kStopGraceMs) : setTimeout(check, 50))
-  check()
+  onStop = () => setTimeout(resolve, kStopGraceMs)
 })
 Promise.race([run(), stopped]).then(finish, (err: unknown) => {
   send({ t: 'fatal', message: `forward: ${natsProblem(err, cfg, 'forward.nats')}` })

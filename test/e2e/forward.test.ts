@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { headers } from '@nats-io/transport-node'
 import test from 'ava'
 import { natsClient, startConsumer, startNats, startNatsCluster } from '../helpers/nats.js'
 import { freePort } from '../helpers/peers.js'
@@ -254,6 +255,20 @@ test.serial(
       severity: 3,
       transport: 'nats',
       peer: 'syslog.other',
+      edge: null,
+    })
+    // An instance header with a position that is not SEG:START:END is not an edge's: journaled as is.
+    const h = headers()
+    h.set('Spillway-Instance', '0123456789abcdef')
+    h.set('Spillway-Pos', '1:x')
+    await jetstream(nc).publish('syslog.forged', new TextEncoder().encode('<12>forged position'), {
+      headers: h,
+    })
+    await waitFor('the forged message', () => (rowCount(central.journalPath) === 2 ? true : undefined))
+    t.like(query(central.journalPath, 'SELECT msg, transport, peer, edge FROM messages WHERE id = 2')[0], {
+      msg: 'forged position',
+      transport: 'nats',
+      peer: 'syslog.forged',
       edge: null,
     })
     t.is(await central.stop(), 0)
