@@ -12,7 +12,9 @@
 //
 //   npm run bench:peers -- [--messages 1000000] [--conns 1,10,100] [--runs 3] [--udp 200000]
 //     [--targets rsyslog,syslog-ng,syslog-ng-sql,spillway] [--fts-reader] [--peers ../shared/peers]
-//     [--ceiling-rows 1000000 (0: skip)]
+//     [--ceiling-rows 1000000 (0: skip)] [--compare DIR]
+// --compare DIR adds a target "spillway-b": the build in DIR (a worktree of another commit, built), run
+// interleaved with this one, for before/after figures from one run.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import {
@@ -43,6 +45,7 @@ const { values } = parseArgs({
     peers: { type: 'string', default: resolve(new URL('../../../shared/peers', import.meta.url).pathname) },
     /** Rows for the SQLite ceiling run; 0 skips it. */
     'ceiling-rows': { type: 'string', default: '1000000' },
+    compare: { type: 'string' },
   },
 })
 const N = Number(values.messages)
@@ -78,10 +81,10 @@ function peer(name: string, script: string, mode: string, sub: string, out: stri
   }
 }
 
-const spillway: Target = {
-  name: 'spillway',
+const spillwayAt = (name: string, main: string): Target => ({
+  name,
   async start(port, dir) {
-    const d = join(dir, 'spillway')
+    const d = join(dir, name)
     execFileSync('mkdir', ['-p', d])
     writeFileSync(
       join(d, 'config.json'),
@@ -92,7 +95,7 @@ const spillway: Target = {
         ],
       }),
     )
-    const proc: ChildProcess = spawn(process.execPath, [kMain, 'serve', '--config', 'config.json'], {
+    const proc: ChildProcess = spawn(process.execPath, [main, 'serve', '--config', 'config.json'], {
       cwd: d,
       stdio: ['ignore', 'ignore', 'pipe'],
     })
@@ -115,7 +118,8 @@ const spillway: Target = {
       },
     }
   },
-}
+})
+const spillway = spillwayAt('spillway', kMain)
 
 const all: Target[] = [
   peer('rsyslog', 'rsyslog.sh', 'start', 'rs', 'messages.log', 'rsyslogd.pid'),
@@ -123,6 +127,10 @@ const all: Target[] = [
   peer('syslog-ng-sql', 'syslog-ng.sh', 'start-sqlite', 'ngs', 'journal.db', 'syslog-ng.pid'),
   spillway,
 ]
+if (values.compare !== undefined) {
+  all.push(spillwayAt('spillway-b', resolve(values.compare, 'dist/src/cli/main.js')))
+  values.targets += ',spillway-b'
+}
 const targets = values.targets.split(',').map((n) => {
   const t = all.find((x) => x.name === n)
   if (!t) throw new Error(`unknown target ${n}`)
@@ -220,7 +228,7 @@ async function one(t: Target, conns: number, msgs: number, udp: boolean): Promis
   const srv = await t.start(port, dir)
   const counter = new Counter(srv.output)
   let reader: ChildProcess | null = null
-  if (values['fts-reader'] && t === spillway) {
+  if (values['fts-reader'] && t.name.startsWith('spillway')) {
     // An operator's full-text query in a loop, while the load runs (the never-block target).
     reader = spawn('bash', [
       '-c',
@@ -321,7 +329,7 @@ for (const [conns, udp] of plan) {
       udp ? `${((100 * med(t.name, 'onDisk')) / group[0]!.msgs).toFixed(1)}%` : String(med(t.name, 'onDisk')),
       med(t.name, 'cpuSecs').toFixed(2),
       String(med(t.name, 'rssMB')),
-      t === spillway ? String(med(t.name, 'loopP99ms')) : '',
+      t.name.startsWith('spillway') ? String(med(t.name, 'loopP99ms')) : '',
       sw ? (med('spillway', 'acceptSecs') / med(t.name, 'acceptSecs')).toFixed(2) : '',
       sw ? (med('spillway', 'diskSecs') / med(t.name, 'diskSecs')).toFixed(2) : '',
     ]

@@ -80,8 +80,8 @@ export class Framer {
     return this.carryLen
   }
 
-  push(chunk: Buffer, sink: FrameSink): void {
-    const n = chunk.length
+  /** Frames chunk[0, n): n is less than chunk.length when the socket reads into a reused buffer. */
+  push(chunk: Buffer, sink: FrameSink, n = chunk.length): void {
     const max = this.max
     let pos = 0
     let fs = 0 // where the current frame's bytes start in this chunk (earlier bytes are in carry)
@@ -162,7 +162,8 @@ export class Framer {
           break
         }
         case S_LINE: {
-          const lf = chunk.indexOf(kLF, pos)
+          let lf = chunk.indexOf(kLF, pos)
+          if (lf >= n) lf = -1 // past this read: stale bytes of a reused buffer
           const stop = lf === -1 ? n : lf
           const lineLen = this.carryLen + (stop - fs)
           if (lineLen > max) {
@@ -197,7 +198,8 @@ export class Framer {
           break
         }
         case S_SKIP_LINE: {
-          const lf = chunk.indexOf(kLF, pos)
+          let lf = chunk.indexOf(kLF, pos)
+          if (lf >= n) lf = -1
           if (lf === -1) {
             this.origLen += n - pos
             pos = n

@@ -7,12 +7,15 @@ import { Framer, type FrameSink, type FramingCounters } from '../framing/framer.
 import { connPrefix } from '../spool/record.js'
 
 export class TcpConn extends LaneState implements FrameSink, Lane {
-  readonly socket: Socket
+  /** Replaced once, when the listener moves the connection into a socket with a reused read buffer. */
+  socket: Socket
   readonly peer: string
   readonly framer: Framer
   prefix: Buffer
   private readonly router: Router
   readonly onData: (chunk: Buffer) => void
+  /** For a socket reading into a shared buffer (listen/read-buffer.ts): buf[0, n) is this read. */
+  readonly onRead: (n: number, buf: Buffer) => void
 
   constructor(
     socket: Socket,
@@ -30,6 +33,10 @@ export class TcpConn extends LaneState implements FrameSink, Lane {
     this.onData = (chunk: Buffer) => {
       this.router.setNow(Date.now())
       this.framer.push(chunk, this)
+    }
+    this.onRead = (n: number, buf: Buffer) => {
+      this.router.setNow(Date.now())
+      this.framer.push(buf, this, n)
     }
   }
 

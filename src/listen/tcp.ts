@@ -18,6 +18,7 @@ import { logEvent } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
 import { TcpConn } from './conn.js'
 import { allowList, type ConnectionGate } from './gate.js'
+import { adoptWithReadBuffer } from './read-buffer.js'
 
 export interface TcpLimits {
   maxMessageBytes: number
@@ -37,6 +38,8 @@ export class TcpListener {
   private readonly name: string
   private stopping = false
   private readonly subjects = new Set<string>()
+  /** Every plain-TCP read of this listener lands here; the framer and router copy what they keep. */
+  private readonly readBuffer = Buffer.allocUnsafe(64 * 1024)
 
   get up(): boolean {
     return this.server.listening
@@ -81,7 +84,8 @@ export class TcpListener {
       })
       this.server = server
     } else {
-      this.server = createServer({ noDelay: true }, (s) => this.accept(s, false))
+      // Paused on accept: listen/read-buffer.ts moves each connection to a socket with a shared read buffer.
+      this.server = createServer({ noDelay: true, pauseOnConnect: true }, (s) => this.accept(s, false))
     }
   }
 
@@ -132,19 +136,28 @@ export class TcpListener {
     })
   }
 
-  private accept(socket: Socket, tls: boolean): void {
-    const address = socket.remoteAddress ?? ''
+  private accept(accepted: Socket, tls: boolean): void {
+    const address = accepted.remoteAddress ?? ''
     if (!tls && (this.stopping || this.gate.admit(address, this.allow, this.name) !== null)) {
-      socket.destroy()
+      accepted.destroy()
       return
     }
     const conn = new TcpConn(
-      socket,
+      accepted,
       this.router,
       this.limits.maxMessageBytes,
       this.counters.framing,
       tls ? 'tls' : 'tcp',
     )
+    let socket = accepted
+    const adopted = tls ? null : adoptWithReadBuffer(accepted, this.readBuffer, conn.onRead)
+    if (adopted !== null) {
+      socket = adopted
+      conn.socket = adopted
+    } else {
+      socket.on('data', conn.onData)
+      socket.resume()
+    }
     if (tls) this.noteSubject(socket as TLSSocket, conn.peer)
     this.conns.add(conn)
     this.counters.connectionsOpened++
@@ -157,7 +170,6 @@ export class TcpListener {
         socket.destroy()
       })
     }
-    socket.on('data', conn.onData)
     socket.on('end', () => {
       // The peer finished sending: its last frame may lack a terminator (nc without a final newline).
       conn.framer.finish(conn, true)
@@ -184,6 +196,7 @@ export class TcpListener {
     this.stopping = true
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     for (const conn of this.conns) {
+      // destroy() below stops the reads; nothing runs between here and there.
       conn.socket.removeAllListeners('data')
       conn.framer.finish(conn, false)
       conn.socket.destroy()

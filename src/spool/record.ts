@@ -63,15 +63,26 @@ export class RecordEncoder {
   ): number {
     const crcAt = off
     off += 9
-    off += now.copy(out, off)
+    // set() of a whole buffer takes no view: Buffer.copy would allocate one per call on Node 20.
+    out.set(now, off)
+    off += now.length
     out[off++] = kSP
-    off += prefix.copy(out, off)
+    out.set(prefix, off)
+    off += prefix.length
     if (origLen > 0) off += out.write(String(origLen), off, 'latin1')
     else out[off++] = kDash
     out[off++] = kSP
-    if (this.needsEscape(src, start, end)) off = escapeInto(out, off, src, start, end)
-    else off += src.copy(out, off, start, end)
-    writeHex32(out, crcAt, crc32Range(out, crcAt + 9, off))
+    let crc = crc32Range(out, crcAt + 9, off)
+    if (this.needsEscape(src, start, end)) {
+      const m = off
+      off = escapeInto(out, off, src, start, end)
+      crc = crc32Range(out, m, off, crc)
+    } else {
+      const m = off
+      off += src.copy(out, off, start, end)
+      crc = crc32Range(out, m, off, crc)
+    }
+    writeHex32(out, crcAt, crc)
     out[crcAt + 8] = kSP
     out[off++] = kLF
     return off

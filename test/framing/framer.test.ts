@@ -73,6 +73,27 @@ test('mixed LF and octet-counted frames: every split point yields the same messa
   }
 })
 
+test('reads into one reused buffer: bytes past each read, even newlines, are not part of it', (t) => {
+  // The TCP listener reads every connection into one shared 64 KiB buffer (listen/read-buffer.ts):
+  // only buf[0, n) is this read, the rest is whatever an earlier read left there.
+  const stale = Buffer.from('\n\n<99>stale\n'.repeat(8), 'latin1')
+  const shared = Buffer.alloc(mixed.length + stale.length)
+  for (const chunks of [...splits(mixed), splits(mixed.subarray(0, 60))[7]!]) {
+    const want = frame(chunks, 40)
+    const counters = new FramingCounters()
+    const f = new Framer(40, counters)
+    const sink = new Collect()
+    for (const c of chunks) {
+      stale.copy(shared, c.length)
+      c.copy(shared, 0)
+      f.push(shared, sink, c.length)
+    }
+    f.finish(sink, true)
+    t.deepEqual(sink.frames, want.frames, `split into ${chunks.map((c) => c.length).join('+')}`)
+    t.deepEqual(counters, want.counters)
+  }
+})
+
 test('every split into three pieces of a short mixed stream yields the same messages', (t) => {
   const s = Buffer.from(`${octet('<1>ab\ncd')}<2>ef\r\n${octet('<3>g')}`, 'latin1')
   const want = [
