@@ -109,7 +109,6 @@ export class Server {
         memoryBytes: cfg.limits.memoryBytes,
         spoolMaxBytes: cfg.spool.maxBytes,
         whenFull: cfg.spool.whenFull,
-        maxUnwritten: cfg.spool.maxUnwrittenBytes,
       },
       spool,
       journal,
@@ -119,7 +118,6 @@ export class Server {
     this.router = router
     const forward = this.forward
     spool.onWritten = (seg, off) => {
-      router.spoolWritten()
       journal.postSpooled(seg, off)
       forward?.postSpooled(seg, off)
     }

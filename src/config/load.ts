@@ -36,7 +36,6 @@ export interface Config {
     thresholdBytes: number
     maxBytes: number
     whenFull: 'block' | 'drop'
-    maxUnwrittenBytes: number
     segmentBytes: number
   }
   journal: {
