@@ -47,24 +47,23 @@ function block(conn: number, from: number, count: number, size: number, octet: b
  * building every block message by message would cost the generator ~1 µs a message, as much as the
  * server spends, once there are many connections each sending little.
  */
-function blocks(conns: number, count: number, size: number, octet: boolean): (conn: number) => Buffer {
+function blocks(conns: number, count: number, size: number, octet: boolean): Buffer[] {
   const width = String(conns - 1).length
   const template = block(0, 0, count, size, octet, width)
   const each = template.length / count // every message has the same length: conn and seq are fixed-width
   const at = template.indexOf('loadgen[') + 'loadgen['.length
-  return (conn) => {
+  return Array.from({ length: conns }, (_, conn) => {
     const b = Buffer.from(template)
     const digits = Buffer.from(String(conn).padStart(width, '0'))
     for (let i = 0; i < count; i++) digits.copy(b, i * each + at)
     return b
-  }
+  })
 }
 
 export function tcpLoad(o: LoadOptions): Promise<LoadResult> {
   const per = Math.floor(o.messages / o.conns)
   const perBlock = Math.max(1, Math.min(per, Math.floor((256 * 1024) / o.size)))
-  const blockFor = blocks(o.conns, perBlock, o.size, o.octet ?? false)
-  const bufs = Array.from({ length: o.conns }, (_, c) => blockFor(c)) // built before the clock starts
+  const bufs = blocks(o.conns, perBlock, o.size, o.octet ?? false) // built before the clock starts
   const t0 = process.hrtime.bigint()
   const conns = Array.from(
     { length: o.conns },

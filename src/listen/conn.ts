@@ -30,10 +30,7 @@ export class TcpConn extends LaneState implements FrameSink, Lane {
     this.peer = formatPeer(socket.remoteAddress, socket.remotePort)
     this.prefix = connPrefix(transport, this.peer)
     this.framer = new Framer(maxMessageBytes, counters)
-    this.onData = (chunk: Buffer) => {
-      this.router.setNow(Date.now())
-      this.framer.push(chunk, this)
-    }
+    this.onData = (chunk: Buffer) => this.onRead(chunk.length, chunk)
     this.onRead = (n: number, buf: Buffer) => {
       this.router.setNow(Date.now())
       this.framer.push(buf, this, n)

@@ -15,14 +15,13 @@
 import { Socket } from 'node:net'
 
 interface StreamHandle {
-  readStart(): number
-  readStop(): number
   useUserBuffer(buf: Uint8Array): void
 }
 
 /**
  * Moves an accepted, paused connection into a socket that reads into `buffer` and calls `onRead(n, buffer)`
  * for each read: buffer[0, n) is valid only during the call. Returns null (raw untouched) if it cannot.
+ * Read raw's remote address first if it is wanted from raw: it is looked up on the handle, once.
  */
 export function adoptWithReadBuffer(
   raw: Socket,
@@ -32,8 +31,6 @@ export function adoptWithReadBuffer(
   const holder = raw as unknown as { _handle: StreamHandle | null }
   const handle = holder._handle
   if (handle === null || typeof handle.useUserBuffer !== 'function') return null
-  // The address is read from the handle; ask before it moves so remoteAddress stays right on `raw` too.
-  void raw.remoteAddress
   holder._handle = null
   // Without a handle, destroy() only releases the server's count of this connection.
   raw.destroy()

@@ -149,15 +149,14 @@ export class TcpListener {
       this.counters.framing,
       tls ? 'tls' : 'tcp',
     )
-    let socket = accepted
     const adopted = tls ? null : adoptWithReadBuffer(accepted, this.readBuffer, conn.onRead)
     if (adopted !== null) {
-      socket = adopted
       conn.socket = adopted
     } else {
-      socket.on('data', conn.onData)
-      socket.resume()
+      accepted.on('data', conn.onData)
+      accepted.resume() // plain TCP is accepted paused
     }
+    const socket = conn.socket
     if (tls) this.noteSubject(socket as TLSSocket, conn.peer)
     this.conns.add(conn)
     this.counters.connectionsOpened++

@@ -23,13 +23,10 @@ for (let n = 0; n < 256; n++) {
   }
 }
 
-/**
- * CRC-32 of b[start, end), as zlib.crc32 computes it. `prev` continues an earlier CRC (zlib's `value`):
- * crc32Range(b, m, e, crc32Range(b, s, m)) === crc32Range(b, s, e).
- */
-export function crc32Range(b: Buffer, start: number, end: number, prev = 0): number {
-  if (end - start >= kNativeFrom) return zlibCrc32(b.subarray(start, end), prev)
-  let c = prev ^ -1
+/** CRC-32 of b[start, end), as zlib.crc32 computes it. */
+export function crc32Range(b: Buffer, start: number, end: number): number {
+  if (end - start >= kNativeFrom) return zlibCrc32(b.subarray(start, end))
+  let c = -1
   let i = start
   for (; i + 8 <= end; i += 8) {
     c ^= b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)

@@ -72,17 +72,9 @@ export class RecordEncoder {
     if (origLen > 0) off += out.write(String(origLen), off, 'latin1')
     else out[off++] = kDash
     out[off++] = kSP
-    let crc = crc32Range(out, crcAt + 9, off)
-    if (this.needsEscape(src, start, end)) {
-      const m = off
-      off = escapeInto(out, off, src, start, end)
-      crc = crc32Range(out, m, off, crc)
-    } else {
-      const m = off
-      off += src.copy(out, off, start, end)
-      crc = crc32Range(out, m, off, crc)
-    }
-    writeHex32(out, crcAt, crc)
+    if (this.needsEscape(src, start, end)) off = escapeInto(out, off, src, start, end)
+    else off += src.copy(out, off, start, end)
+    writeHex32(out, crcAt, crc32Range(out, crcAt + 9, off))
     out[crcAt + 8] = kSP
     out[off++] = kLF
     return off
