@@ -109,6 +109,7 @@ export class Server {
         memoryBytes: cfg.limits.memoryBytes,
         spoolMaxBytes: cfg.spool.maxBytes,
         whenFull: cfg.spool.whenFull,
+        maxUnwritten: cfg.spool.maxUnwrittenBytes,
       },
       spool,
       journal,
@@ -118,6 +119,7 @@ export class Server {
     this.router = router
     const forward = this.forward
     spool.onWritten = (seg, off) => {
+      router.spoolWritten()
       journal.postSpooled(seg, off)
       forward?.postSpooled(seg, off)
     }

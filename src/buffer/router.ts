@@ -50,6 +50,8 @@ export interface Bounds {
   spoolMaxBytes: number
   /** What happens to a record when the spool is full: pause the sender, or drop it (spool.whenFull). */
   whenFull: 'block' | 'drop'
+  /** Spooled bytes waiting for the disk before spooling TCP lanes stop being read; 0 = no bound. */
+  maxUnwritten: number
 }
 
 export interface BatchSink {
@@ -64,6 +66,8 @@ export class Router {
   /** Memory-lane bytes posted or pending, not yet committed, over all lanes. */
   memTotal = 0
   private readonly paused = new Set<Lane>()
+  /** Lanes not read until the spool writer catches up (spool.maxUnwrittenBytes). */
+  private readonly diskWait = new Set<Lane>()
   private fullEpisode = false
   readonly counters: Counters
   /** Journal position: everything in the spool before (cursorSeg, cursorOff) is committed. */
@@ -137,6 +141,9 @@ export class Router {
       lane.spoolOff = spool.off + (end2 - spool.len)
       spool.commit(end2)
       this.counters.spooled++
+      // The disk is behind what this thread reads: rather than hold an ever larger backlog in memory,
+      // this sender waits in its TCP until the writer is at half the bound (spoolWritten).
+      if (this.bounds.maxUnwritten > 0 && spool.unwritten > this.bounds.maxUnwritten) this.waitForDisk(lane)
     } else {
       if (this.batchLen + room > this.batch.length) {
         this.postBatch()
@@ -220,13 +227,28 @@ export class Router {
       resumed: this.paused.size,
       droppedTotal: this.counters.droppedSpoolFull,
     })
-    for (const lane of this.paused) lane.resumeReading?.()
+    for (const lane of this.paused) if (!this.diskWait.has(lane)) lane.resumeReading?.()
     this.paused.clear()
+  }
+
+  private waitForDisk(lane: Lane): void {
+    if (lane.pauseReading === undefined || this.diskWait.has(lane)) return
+    this.diskWait.add(lane)
+    lane.pauseReading()
+    this.counters.pausedForDisk++
+  }
+
+  /** A spool write completed: read again from lanes that waited for the disk, once it is half caught up. */
+  spoolWritten(): void {
+    if (this.diskWait.size === 0 || this.spool.unwritten > this.bounds.maxUnwritten / 2) return
+    for (const lane of this.diskWait) if (!this.paused.has(lane)) lane.resumeReading?.()
+    this.diskWait.clear()
   }
 
   /** A connection closed; its lane no longer counts as spilling (its records stay where they are). */
   closeLane(lane: Lane): void {
     this.paused.delete(lane)
+    this.diskWait.delete(lane)
     if (!lane.spilling) return
     lane.spilling = false
     if (--this.spillingLanes === 0 && this.bounds.threshold > 0)

@@ -36,6 +36,7 @@ export interface Config {
     thresholdBytes: number
     maxBytes: number
     whenFull: 'block' | 'drop'
+    maxUnwrittenBytes: number
     segmentBytes: number
   }
   journal: {

@@ -223,6 +223,16 @@ export const configSchema: Record<string, Field> = {
           'wait (TCP pushes back); read again below 90 % of the quota. "drop": discard those messages. ' +
           'UDP cannot be pushed back: its messages are dropped either way. Both are counted and logged.',
       },
+      maxUnwrittenBytes: {
+        kind: 'integer',
+        min: 0,
+        max: 64 * 1024 * MiB,
+        default: 16 * MiB,
+        doc:
+          'Spooled bytes held in memory while the disk catches up (a slow disk, or a burst faster than ' +
+          'writes). Past it, the TCP connections being spooled are not read until the writer is below half ' +
+          'of it, so their senders wait as TCP makes them; nothing is dropped. UDP is not paused. 0 = no bound.',
+      },
       segmentBytes: {
         kind: 'integer',
         min: 64 * KiB,

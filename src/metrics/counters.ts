@@ -20,6 +20,8 @@ export class Counters {
   droppedSpoolFull = 0
   /** Connections paused because the spool was full (policy "block"). */
   pausedForSpool = 0
+  /** Connections paused because spooled bytes waiting for the disk passed spool.maxUnwrittenBytes. */
+  pausedForDisk = 0
   udpEmpty = 0
   udpTruncated = 0
 
@@ -43,6 +45,7 @@ export class Counters {
       tls_handshake_failures_total: this.tlsHandshakeFailures,
       dropped_spool_full_total: this.droppedSpoolFull,
       paused_spool_full_total: this.pausedForSpool,
+      paused_disk_behind_total: this.pausedForDisk,
     }
   }
 }

@@ -126,6 +126,30 @@ test('spool full, "drop": what does not fit is dropped and counted exactly; UDP 
   t.pass()
 })
 
+test('spool.maxUnwrittenBytes: a sender faster than the disk waits for the writer; nothing lost, in order', async (t) => {
+  // 64 KiB: one full 64 KiB read encodes to more than that, so the connection is paused after such a
+  // read and read again once its records are written.
+  const srv = await startServer(t, {
+    config: { spool: { thresholdBytes: 0, maxUnwrittenBytes: 65536 } },
+  })
+  const n = 100_000
+  const sender = flood(srv.tcpPort, n)
+  await sender.done
+  await waitForRows(srv.journalPath, n, 60_000)
+  const rows = query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages ORDER BY id')
+  t.is(rows.length, n)
+  for (let i = 0; i < n; i++) {
+    if (!rows[i]!.msg.startsWith(`seq=${String(i).padStart(7, '0')} `)) {
+      t.fail(`row ${i}: ${rows[i]!.msg.slice(0, 20)}`)
+      break
+    }
+  }
+  await waitFor('the disk-wait counter', () =>
+    (stat(srv.journalPath, 'paused_disk_behind_total') ?? 0) >= 1 ? true : undefined,
+  )
+  t.is(stat(srv.journalPath, 'dropped_spool_full_total'), 0)
+})
+
 test('limits.memoryBytes bounds memory over all connections: past it, they spill', async (t) => {
   const srv = await startServer(t, {
     config: { limits: { memoryBytes: 1024 * 1024 }, spool: { thresholdBytes: 64 * 1024 * 1024 } },
