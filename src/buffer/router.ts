@@ -55,10 +55,11 @@ export interface Bounds {
 }
 
 export interface BatchSink {
-  postBatch(id: number, buf: Buffer, len: number): void
+  /** A staging buffer to encode memory-lane records into. */
+  batchBuffer(): Buffer
+  /** Takes buf[0, len); returns the staging buffer to fill next (buf itself when it was copied). */
+  postBatch(id: number, buf: Buffer, len: number): Buffer
 }
-
-const kBatchBytes = 256 * 1024
 
 export class Router {
   readonly bounds: Bounds
@@ -92,7 +93,7 @@ export class Router {
     this.spool = spool
     this.journal = journal
     this.counters = counters
-    this.batch = Buffer.allocUnsafe(kBatchBytes)
+    this.batch = journal.batchBuffer()
   }
 
   /** The receive time for what follows: set once per socket read, not per message. */
@@ -271,7 +272,7 @@ export class Router {
     if (this.batchLen === 0) return
     const id = this.batchId++
     this.inflight.set(id, { lanes: this.batchLanes, bytes: this.batchBytes })
-    this.journal.postBatch(id, this.batch, this.batchLen)
+    this.batch = this.journal.postBatch(id, this.batch, this.batchLen)
     this.batchLen = 0
     this.batchLanes = []
     this.batchBytes = []

@@ -5,7 +5,10 @@ import { Worker } from 'node:worker_threads'
 import type { Config } from '../config/load.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
-import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
+import { type FromWorker, kBatchBytes, type ToWorker, type WorkerOptions } from './protocol.js'
+
+/** Staging buffers kept for reuse (8 MiB); those the worker returns beyond it are left to the GC. */
+const kBatchPoolMax = 32
 
 /** The worker's options from the config; `role` says what it reads besides memory batches. */
 export function journalOptions(
@@ -46,6 +49,7 @@ export class JournalClient {
   /** The worker thread is gone: nothing can be journaled. */
   dead = false
   private readonly worker: Worker
+  private readonly batchPool: ArrayBuffer[] = []
   private stopped: Promise<number>
   private ready: Promise<{ cursorSeg: number; cursorOff: number; rows: number; streamSeq: number }>
 
@@ -69,6 +73,7 @@ export class JournalClient {
           onReady(m)
           break
         case 'progress':
+          for (const ab of m.returned) if (this.batchPool.length < kBatchPoolMax) this.batchPool.push(ab)
           this.journaled = m.journaled
           this.lastReceivedAt = m.lastReceivedAt
           this.corrupt = m.corrupt
@@ -106,15 +111,33 @@ export class JournalClient {
     return this.ready
   }
 
+  /** A kBatchBytes staging buffer for memory batches: one the worker returned, or a new one. */
+  batchBuffer(): Buffer {
+    const ab = this.batchPool.pop()
+    return ab === undefined ? Buffer.allocUnsafeSlow(kBatchBytes) : Buffer.from(ab)
+  }
+
   /**
-   * Hands buf[0, len) to the worker as one transferred ArrayBuffer of exactly that size. The copy is one
-   * memcpy per batch; it lets the caller reuse its staging buffer, where transferring the staging buffer
-   * itself would cost a fresh 256 KiB allocation per event-loop turn, most of it empty.
+   * Hands buf[0, len) to the worker and returns the staging buffer to fill next. A staging buffer at
+   * least half full is itself transferred (no copy) and replaced from the pool the worker's acks refill.
+   * A smaller batch (the end of an event-loop turn under a trickle) is copied into a buffer of its own
+   * size, so a few records never hold 256 KiB each while the worker is busy.
    */
-  postBatch(id: number, buf: Buffer, len: number): void {
-    const ab = new ArrayBuffer(len)
-    buf.copy(new Uint8Array(ab), 0, 0, len)
-    this.post({ t: 'batch', id, buf: ab, len }, [ab])
+  postBatch(id: number, buf: Buffer, len: number): Buffer {
+    const ab = buf.buffer
+    if (
+      len >= kBatchBytes / 2 &&
+      ab instanceof ArrayBuffer &&
+      buf.byteOffset === 0 &&
+      ab.byteLength === kBatchBytes
+    ) {
+      this.post({ t: 'batch', id, buf: ab, len }, [ab])
+      return this.batchBuffer()
+    }
+    const copy = new ArrayBuffer(len)
+    buf.copy(new Uint8Array(copy), 0, 0, len)
+    this.post({ t: 'batch', id, buf: copy, len }, [copy])
+    return buf
   }
 
   postSpooled(seg: number, off: number): void {

@@ -1,6 +1,13 @@
 // Messages between the socket thread (journal/client.ts) and the journal worker (journal/worker.ts).
 // Memory batches travel as one transferred ArrayBuffer of spool records each: nothing is cloned.
 
+/**
+ * The socket thread's staging buffer for memory batches. Full ones are transferred to the worker and
+ * come back with the ack that commits them, so the two threads pass the same few buffers to and fro
+ * instead of allocating (and fragmenting malloc's heap with) one buffer of a new size per batch.
+ */
+export const kBatchBytes = 256 * 1024
+
 export interface WorkerOptions {
   journalPath: string
   /** null: no spool to replay (spillway consume). */
@@ -55,6 +62,8 @@ export type FromWorker =
   | {
       t: 'progress'
       acked: number[]
+      /** The transferred kBatchBytes buffers of the acked batches, back for the socket thread to reuse. */
+      returned: ArrayBuffer[]
       cursorSeg: number
       cursorOff: number
       journaled: number

@@ -25,7 +25,7 @@ import { RecordReader } from '../spool/record.js'
 import { listSegments, segmentPath } from '../spool/segment.js'
 import { FullTextIndexer } from './fts.js'
 import { ParsedMessage, parseSyslog } from './parse.js'
-import type { FromWorker, ToWorker, WorkerOptions } from './protocol.js'
+import { type FromWorker, kBatchBytes, type ToWorker, type WorkerOptions } from './protocol.js'
 import { Pruner } from './retention.js'
 import { kAddEdgeColumn, kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
 import { SenderTally } from './senders.js'
@@ -102,7 +102,7 @@ let cursorOff = cursorRow.offset
 let writerSeg = -1 // the segment the writer appends to; every lower one is sealed
 let writtenOff = 0 // what the writer has on disk in writerSeg
 let readAtLeast = 0
-const batches: { id: number; buf: Buffer }[] = []
+const batches: { id: number; buf: Buffer; ab: ArrayBuffer }[] = []
 type Remote = Omit<Extract<ToWorker, { t: 'remote' }>, 't' | 'buf'> & { buf: Buffer }
 const remotes: Remote[] = []
 let streamSeq =
@@ -137,6 +137,7 @@ function restoreRows(r: RowCounts): void {
   senders.discard()
 }
 let acked: number[] = []
+let returned: ArrayBuffer[] = []
 let replayedInEpisode = 0
 let episodeStart = 0
 
@@ -193,7 +194,7 @@ function retire(seg: number): void {
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'batch':
-      batches.push({ id: m.id, buf: Buffer.from(m.buf, 0, m.len) })
+      batches.push({ id: m.id, buf: Buffer.from(m.buf, 0, m.len), ab: m.buf })
       break
     case 'spooled':
       if (m.seg > writerSeg || (m.seg === writerSeg && m.off > writtenOff)) {
@@ -359,7 +360,10 @@ function commitBatches(): void {
     restoreRows(before)
     throw err
   }
-  for (const b of batches.splice(0, count)) acked.push(b.id)
+  for (const b of batches.splice(0, count)) {
+    acked.push(b.id)
+    if (b.ab.byteLength === kBatchBytes) returned.push(b.ab)
+  }
 }
 
 // A stream message that repeats what is committed (redelivered after a crash, or republished by an
@@ -588,21 +592,26 @@ function writeStats(): void {
 }
 
 function report(): void {
-  send({
-    t: 'progress',
-    acked,
-    cursorSeg,
-    cursorOff,
-    journaled: rows.journaled,
-    corrupt,
-    parseErrors: rows.parseErrors,
-    lastReceivedAt,
-    failing,
-    streamSeq,
-    remoteDuplicates: rows.remoteDuplicates,
-    remoteGaps: rows.remoteGaps,
-  })
+  port!.postMessage(
+    {
+      t: 'progress',
+      acked,
+      returned,
+      cursorSeg,
+      cursorOff,
+      journaled: rows.journaled,
+      corrupt,
+      parseErrors: rows.parseErrors,
+      lastReceivedAt,
+      failing,
+      streamSeq,
+      remoteDuplicates: rows.remoteDuplicates,
+      remoteGaps: rows.remoteGaps,
+    } satisfies FromWorker,
+    returned,
+  )
   acked = []
+  returned = []
 }
 
 // Transient: another writer holds the lock (a `sqlite3` shell in a write transaction), or the disk is

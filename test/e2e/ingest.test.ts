@@ -119,6 +119,39 @@ test('many connections at once: every message exactly once, in order per connect
   t.is(next.size, conns)
 })
 
+test('memory batches that fill the staging buffer, wave after wave: every message exact and in order', async (t) => {
+  // Eight connections read in one event-loop turn fill a 256 KiB staging buffer; full ones are handed
+  // to the worker whole and come back with the acks to carry the next waves.
+  const srv = await startServer(t)
+  const waves = 6
+  const conns = 8
+  const per = 1500
+  const pad = 'x'.repeat(60)
+  for (let w = 0; w < waves; w++) {
+    await Promise.all(
+      Array.from({ length: conns }, (_, c) => {
+        let text = ''
+        for (let i = 0; i < per; i++) text += `<14>1 - c${c} app - - - w=${w} i=${i} ${pad}\n`
+        return sendTcp(srv.tcpPort, [text])
+      }),
+    )
+    await waitForRows(srv.journalPath, (w + 1) * conns * per)
+  }
+  const rows = query<{ host: string; msg: string }>(
+    srv.journalPath,
+    'SELECT host, msg FROM messages ORDER BY id',
+  )
+  t.is(rows.length, waves * conns * per)
+  const next = new Map<string, number>()
+  const wrong: string[] = []
+  for (const r of rows) {
+    const k = next.get(r.host) ?? 0
+    if (r.msg !== `w=${Math.floor(k / per)} i=${k % per} ${pad}`) wrong.push(`${r.host}: ${r.msg}`)
+    next.set(r.host, k + 1)
+  }
+  t.deepEqual(wrong.slice(0, 3), [])
+})
+
 test('UDP: one datagram is one message; trailing newlines are not part of it', async (t) => {
   const srv = await startServer(t)
   const msgs = Array.from({ length: 50 }, (_, i) => `<13>Nov 23 10:00:00 fw1 kernel: drop ${i}\n`)
