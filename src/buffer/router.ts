@@ -61,6 +61,9 @@ export interface BatchSink {
   postBatch(id: number, buf: Buffer, len: number): Buffer
 }
 
+/** Bytes one event-loop turn reads before connections that read more wait for the next turn. */
+const kTurnBytes = 512 * 1024
+
 export class Router {
   readonly bounds: Bounds
   readonly spool: SpoolWriter
@@ -69,6 +72,9 @@ export class Router {
   private readonly paused = new Set<Lane>()
   /** Lanes not read until the spool writer catches up (spool.maxUnwrittenBytes). */
   private readonly diskWait = new Set<Lane>()
+  /** Bytes read in this event-loop turn, and the lanes that read past kTurnBytes, to resume next turn. */
+  private turnBytes = 0
+  private readonly turnWait = new Set<Lane>()
   private fullEpisode = false
   readonly counters: Counters
   /** Journal position: everything in the spool before (cursorSeg, cursorOff) is committed. */
@@ -170,11 +176,39 @@ export class Router {
     }
   }
 
-  /** Posts the memory batch and hands pending spool bytes to the writer. Runs once per loop turn. */
+  /**
+   * A connection's read of n bytes has been routed. libuv hands every ready connection its reads in one
+   * poll phase, and keeps reading a connection while it has data (up to 32 reads): under a burst from
+   * many connections one turn could route megabytes, and timers, accepts and the metrics endpoint would
+   * wait for all of it. Past kTurnBytes in a turn, each connection that reads is paused until the next
+   * turn; its data waits in the kernel, which is where a burst belongs while this thread is busy.
+   */
+  readDone(lane: Lane, n: number): void {
+    this.turnBytes += n
+    if (this.turnBytes <= kTurnBytes || lane.pauseReading === undefined || this.turnWait.has(lane)) return
+    this.turnWait.add(lane)
+    lane.pauseReading()
+    this.counters.turnYields++
+    if (!this.flushQueued) {
+      this.flushQueued = true
+      setImmediate(this.flushBound)
+    }
+  }
+
+  /**
+   * Posts the memory batch and hands pending spool bytes to the writer. Runs once per loop turn, after
+   * the poll phase; lanes that waited for the next turn read again.
+   */
   flush(): void {
     this.flushQueued = false
     this.postBatch()
     this.spool.flushIfIdle()
+    this.turnBytes = 0
+    if (this.turnWait.size === 0) return
+    for (const lane of this.turnWait) {
+      if (!this.paused.has(lane) && !this.diskWait.has(lane)) lane.resumeReading?.()
+    }
+    this.turnWait.clear()
   }
 
   /** The worker committed these batches: their lanes' memory is free again. */
@@ -228,7 +262,8 @@ export class Router {
       resumed: this.paused.size,
       droppedTotal: this.counters.droppedSpoolFull,
     })
-    for (const lane of this.paused) if (!this.diskWait.has(lane)) lane.resumeReading?.()
+    for (const lane of this.paused)
+      if (!this.diskWait.has(lane) && !this.turnWait.has(lane)) lane.resumeReading?.()
     this.paused.clear()
   }
 
@@ -242,7 +277,8 @@ export class Router {
   /** A spool write completed: read again from lanes that waited for the disk, once it is half caught up. */
   spoolWritten(): void {
     if (this.diskWait.size === 0 || this.spool.unwritten > this.bounds.maxUnwritten / 2) return
-    for (const lane of this.diskWait) if (!this.paused.has(lane)) lane.resumeReading?.()
+    for (const lane of this.diskWait)
+      if (!this.paused.has(lane) && !this.turnWait.has(lane)) lane.resumeReading?.()
     this.diskWait.clear()
   }
 
@@ -250,6 +286,7 @@ export class Router {
   closeLane(lane: Lane): void {
     this.paused.delete(lane)
     this.diskWait.delete(lane)
+    this.turnWait.delete(lane)
     if (!lane.spilling) return
     lane.spilling = false
     if (--this.spillingLanes === 0 && this.bounds.threshold > 0)

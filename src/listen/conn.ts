@@ -34,6 +34,7 @@ export class TcpConn extends LaneState implements FrameSink, Lane {
     this.onRead = (n: number, buf: Buffer) => {
       this.router.setNow(Date.now())
       this.framer.push(buf, this, n)
+      this.router.readDone(this, n)
     }
   }
 

@@ -22,6 +22,8 @@ export class Counters {
   pausedForSpool = 0
   /** Connections paused because spooled bytes waiting for the disk passed spool.maxUnwrittenBytes. */
   pausedForDisk = 0
+  /** Reads deferred to the next event-loop turn because the turn had read enough (a burst). */
+  turnYields = 0
   udpEmpty = 0
   udpTruncated = 0
 
@@ -46,6 +48,7 @@ export class Counters {
       dropped_spool_full_total: this.droppedSpoolFull,
       paused_spool_full_total: this.pausedForSpool,
       paused_disk_behind_total: this.pausedForDisk,
+      read_turn_yields_total: this.turnYields,
     }
   }
 }
