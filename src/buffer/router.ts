@@ -63,6 +63,8 @@ export interface BatchSink {
 
 /** Bytes one event-loop turn reads before connections that read more wait for the next turn. */
 const kTurnBytes = 512 * 1024
+/** Paused lanes read again per turn: the budget over a full 64 KiB read each. */
+const kResumePerTurn = kTurnBytes / (64 * 1024)
 
 export class Router {
   readonly bounds: Bounds
@@ -180,15 +182,21 @@ export class Router {
    * A connection's read of n bytes has been routed. libuv hands every ready connection its reads in one
    * poll phase, and keeps reading a connection while it has data (up to 32 reads): under a burst from
    * many connections one turn could route megabytes, and timers, accepts and the metrics endpoint would
-   * wait for all of it. Past kTurnBytes in a turn, each connection that reads is paused until the next
-   * turn; its data waits in the kernel, which is where a burst belongs while this thread is busy.
+   * wait for all of it. Past kTurnBytes in a turn, each connection that reads is paused and queued to
+   * read again in a later turn; its data waits in the kernel, which is where a burst belongs while this
+   * thread is busy.
    */
   readDone(lane: Lane, n: number): void {
     this.turnBytes += n
     if (this.turnBytes <= kTurnBytes || lane.pauseReading === undefined || this.turnWait.has(lane)) return
-    this.turnWait.add(lane)
     lane.pauseReading()
     this.counters.turnYields++
+    this.resumeLater(lane)
+  }
+
+  /** Queues a paused lane to be read again: flush() resumes a few per turn, in the order queued. */
+  private resumeLater(lane: Lane): void {
+    this.turnWait.add(lane)
     if (!this.flushQueued) {
       this.flushQueued = true
       setImmediate(this.flushBound)
@@ -196,19 +204,36 @@ export class Router {
   }
 
   /**
+   * Resumes at most kResumePerTurn queued lanes: what one turn's budget holds in full reads. Resuming a
+   * hundred connections at once, each with a kernel buffer that filled while it waited, would hand the
+   * next turn one 64 KiB read from every one of them before the budget could stop any. A lane still held
+   * (spool full, disk behind) leaves the queue; the end of its hold queues it again.
+   */
+  private resumeSome(): void {
+    let n = 0
+    for (const lane of this.turnWait) {
+      if (n === kResumePerTurn) break
+      this.turnWait.delete(lane)
+      if (this.paused.has(lane) || this.diskWait.has(lane)) continue
+      lane.resumeReading?.()
+      n++
+    }
+    if (this.turnWait.size > 0 && !this.flushQueued) {
+      this.flushQueued = true
+      setImmediate(this.flushBound)
+    }
+  }
+
+  /**
    * Posts the memory batch and hands pending spool bytes to the writer. Runs once per loop turn, after
-   * the poll phase; lanes that waited for the next turn read again.
+   * the poll phase; some of the lanes waiting to read again are resumed.
    */
   flush(): void {
     this.flushQueued = false
     this.postBatch()
     this.spool.flushIfIdle()
     this.turnBytes = 0
-    if (this.turnWait.size === 0) return
-    for (const lane of this.turnWait) {
-      if (!this.paused.has(lane) && !this.diskWait.has(lane)) lane.resumeReading?.()
-    }
-    this.turnWait.clear()
+    if (this.turnWait.size > 0) this.resumeSome()
   }
 
   /** The worker committed these batches: their lanes' memory is free again. */
@@ -262,9 +287,9 @@ export class Router {
       resumed: this.paused.size,
       droppedTotal: this.counters.droppedSpoolFull,
     })
-    for (const lane of this.paused)
-      if (!this.diskWait.has(lane) && !this.turnWait.has(lane)) lane.resumeReading?.()
+    const held = [...this.paused]
     this.paused.clear()
+    for (const lane of held) if (!this.diskWait.has(lane)) this.resumeLater(lane)
   }
 
   private waitForDisk(lane: Lane): void {
@@ -277,9 +302,9 @@ export class Router {
   /** A spool write completed: read again from lanes that waited for the disk, once it is half caught up. */
   spoolWritten(): void {
     if (this.diskWait.size === 0 || this.spool.unwritten > this.bounds.maxUnwritten / 2) return
-    for (const lane of this.diskWait)
-      if (!this.paused.has(lane) && !this.turnWait.has(lane)) lane.resumeReading?.()
+    const held = [...this.diskWait]
     this.diskWait.clear()
+    for (const lane of held) if (!this.paused.has(lane)) this.resumeLater(lane)
   }
 
   /** A connection closed; its lane no longer counts as spilling (its records stay where they are). */

@@ -57,20 +57,28 @@ function read(r: Router, lane: TestLane, msg: Buffer): void {
 
 const msg = Buffer.from(`<13>router test ${'x'.repeat(200)}`)
 
-test('past 512 KiB read in one event-loop turn, connections that read again wait for the next turn', async (t) => {
+test('past 512 KiB read in one event-loop turn, connections that read again wait; eight a turn read again', async (t) => {
   const { r, counters, batches } = router(tempDir(t))
-  const lanes = Array.from({ length: 12 }, () => new TestLane())
+  const lanes = Array.from({ length: 30 }, () => new TestLane())
   for (const lane of lanes) read(r, lane, msg)
   // The ninth read takes the turn past 512 KiB: it and every later one pause their connection.
   t.deepEqual(
     lanes.map((l) => l.reading),
-    [true, true, true, true, true, true, true, true, false, false, false, false],
+    lanes.map((_, i) => i < 8),
   )
-  t.is(counters.turnYields, 4)
-  await new Promise((resolve) => setImmediate(resolve))
+  t.is(counters.turnYields, 22)
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
+  await nextTurn()
+  // The next turn resumes eight, in the order they paused, so no turn reads from all of them at once.
+  t.deepEqual(
+    lanes.map((l) => l.reading),
+    lanes.map((_, i) => i < 16),
+  )
+  await nextTurn()
+  await nextTurn()
   t.true(
     lanes.every((l) => l.reading),
-    'the next turn reads every connection again',
+    'every connection reads again within a few turns, with nothing else happening',
   )
   t.true(batches.posted.length > 0, 'what was read was kept')
   // A new turn starts with a fresh budget.
