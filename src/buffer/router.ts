@@ -74,7 +74,10 @@ export class Router {
   private readonly paused = new Set<Lane>()
   /** Lanes not read until the spool writer catches up (spool.maxUnwrittenBytes). */
   private readonly diskWait = new Set<Lane>()
-  /** Bytes read in this event-loop turn, and the lanes that read past kTurnBytes, to resume next turn. */
+  /**
+   * Bytes read in this event-loop turn, and the paused lanes queued to read again (past the turn's
+   * budget, or at the end of a spool-full or disk-behind hold), in the order they will be resumed.
+   */
   private turnBytes = 0
   private readonly turnWait = new Set<Lane>()
   private fullEpisode = false
