@@ -14,10 +14,9 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
 import { ParsedMessage, parseSyslog } from '../src/journal/parse.js'
-import { kFullTextSchema, kSchema } from '../src/journal/schema.js'
 import { connPrefix, maxRecordBytes, RecordEncoder } from '../src/spool/record.js'
 import { segmentPath } from '../src/spool/segment.js'
-import { fillJournal, median, sqliteCeiling } from './bench-util.js'
+import { fillJournal, inFreshJournal, journalInsert, median, sqliteCeiling } from './bench-util.js'
 import { message } from './loadgen.js'
 
 const { values } = parseArgs({
@@ -90,17 +89,8 @@ function spoolRows(receivedAt: number): unknown[][] {
 
 /** rows/s of one thread inserting `rows` into a fresh journal, 10,000-row transactions, as the ceiling. */
 function sameRowsCeiling(rows: unknown[][]): number {
-  const dir = mkdtempSync(join(tmpdir(), 'spillway-ceiling-'))
-  try {
-    const db = new Database(join(dir, 'journal.db'))
-    db.pragma('journal_mode = WAL')
-    db.pragma('synchronous = FULL')
-    db.exec(kSchema)
-    db.exec(kFullTextSchema)
-    const insert = db.prepare(
-      `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
-         transport, orig_len, parse_error, edge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
+  return inFreshJournal((db) => {
+    const insert = journalInsert(db)
     // Positional parameters, as the worker binds them (an array parameter takes another path).
     const fill = db.transaction((from: number, to: number) => {
       for (let i = from; i < to; i++) {
@@ -126,12 +116,8 @@ function sameRowsCeiling(rows: unknown[][]): number {
     })
     const t0 = performance.now()
     for (let i = 0; i < rows.length; i += 10_000) fill(i, Math.min(rows.length, i + 10_000))
-    const rate = Math.round(rows.length / ((performance.now() - t0) / 1000))
-    db.close()
-    return rate
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
+    return Math.round(rows.length / ((performance.now() - t0) / 1000))
+  })
 }
 
 async function replay(prefill: number): Promise<number> {

@@ -33,12 +33,7 @@ export function median(xs: number[]): number {
  * in 10,000-row transactions, as fast as one thread and SQLite go. Returns rows/s.
  */
 export function fillJournal(db: Database.Database, rows: number): number {
-  db.exec(kSchema)
-  db.exec(kFullTextSchema) // full-text deferred, as in the server: no insert trigger
-  const insert = db.prepare(
-    `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
-       transport, orig_len, parse_error, edge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  )
+  const insert = journalInsert(db)
   // A loggen line, parsed once: this measures SQLite, not the parser.
   const p = new ParsedMessage()
   parseSyslog(
@@ -72,17 +67,32 @@ export function fillJournal(db: Database.Database, rows: number): number {
   return Math.round(rows / ((performance.now() - t0) / 1000))
 }
 
-/** The journal's own schema filled by one thread as fast as SQLite goes: the ceiling for the worker. */
-export function sqliteCeiling(rows: number): number {
+/** The journal's schema in `db` (created if missing) and the insert the worker runs, all 15 columns. */
+export function journalInsert(db: Database.Database): Database.Statement {
+  db.exec(kSchema)
+  db.exec(kFullTextSchema) // full-text deferred, as in the server: no insert trigger
+  return db.prepare(
+    `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
+       transport, orig_len, parse_error, edge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  )
+}
+
+/** Runs `fill` (which returns rows/s) on a fresh journal in WAL mode with synchronous=FULL, as the server. */
+export function inFreshJournal(fill: (db: Database.Database) => number): number {
   const dir = mkdtempSync(join(tmpdir(), 'spillway-ceiling-'))
   try {
     const db = new Database(join(dir, 'journal.db'))
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = FULL') // as the server's default
-    const rate = fillJournal(db, rows)
+    const rate = fill(db)
     db.close()
     return rate
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** The journal's own schema filled by one thread as fast as SQLite goes: the ceiling for the worker. */
+export function sqliteCeiling(rows: number): number {
+  return inFreshJournal((db) => fillJournal(db, rows))
 }
