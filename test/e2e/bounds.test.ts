@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import {
   holdWriteLock,
   query,
@@ -51,6 +51,14 @@ function flood(port: number, n: number): { done: Promise<number>; written: () =>
 
 const kQuota = 256 * 1024
 
+/** The journal holds flood()'s n messages, each once, in the order sent. */
+function checkFlooded(t: ExecutionContext, journalPath: string, n: number): void {
+  const rows = query<{ msg: string }>(journalPath, 'SELECT msg FROM messages ORDER BY id')
+  t.is(rows.length, n)
+  const wrong = rows.findIndex((r, i) => !r.msg.startsWith(`seq=${String(i).padStart(7, '0')} `))
+  if (wrong >= 0) t.fail(`row ${wrong}: ${rows[wrong]!.msg.slice(0, 20)}`)
+}
+
 test('spool full, "block": the sender waits, the spool stays near its quota, and nothing is lost', async (t) => {
   const srv = await startServer(t, {
     config: { spool: { thresholdBytes: 0, maxBytes: kQuota, whenFull: 'block' } },
@@ -70,14 +78,7 @@ test('spool full, "block": the sender waits, the spool stays near its quota, and
   await lock.release()
   await sender.done
   await waitForRows(srv.journalPath, n, 60_000)
-  const rows = query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages ORDER BY id')
-  t.is(rows.length, n)
-  for (let i = 0; i < n; i++) {
-    if (!rows[i]!.msg.startsWith(`seq=${String(i).padStart(7, '0')} `)) {
-      t.fail(`row ${i}: ${rows[i]!.msg.slice(0, 20)}`)
-      break
-    }
-  }
+  checkFlooded(t, srv.journalPath, n)
   t.regex(srv.stderr(), /spool-full-end backlogBytes=\d+ resumed=1 droppedTotal=0/)
   await waitFor('the pause counter', () =>
     (stat(srv.journalPath, 'paused_spool_full_total') ?? 0) >= 1 ? true : undefined,
@@ -136,14 +137,7 @@ test('spool.maxUnwrittenBytes: a sender faster than the disk waits for the write
   const sender = flood(srv.tcpPort, n)
   await sender.done
   await waitForRows(srv.journalPath, n, 60_000)
-  const rows = query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages ORDER BY id')
-  t.is(rows.length, n)
-  for (let i = 0; i < n; i++) {
-    if (!rows[i]!.msg.startsWith(`seq=${String(i).padStart(7, '0')} `)) {
-      t.fail(`row ${i}: ${rows[i]!.msg.slice(0, 20)}`)
-      break
-    }
-  }
+  checkFlooded(t, srv.journalPath, n)
   await waitFor('the disk-wait counter', () =>
     (stat(srv.journalPath, 'paused_disk_behind_total') ?? 0) >= 1 ? true : undefined,
   )
