@@ -50,8 +50,8 @@ try {
   // not permitted or not supported: the worker runs at the process's priority
 }
 
-function send(m: FromWorker): void {
-  port!.postMessage(m)
+function send(m: FromWorker, transfer?: ArrayBuffer[]): void {
+  port!.postMessage(m, transfer)
 }
 
 const db = new Database(opts.journalPath, { timeout: kBusyTimeoutMs })
@@ -102,7 +102,7 @@ let cursorOff = cursorRow.offset
 let writerSeg = -1 // the segment the writer appends to; every lower one is sealed
 let writtenOff = 0 // what the writer has on disk in writerSeg
 let readAtLeast = 0
-const batches: { id: number; buf: Buffer; ab: ArrayBuffer }[] = []
+const batches: { id: number; buf: Buffer }[] = []
 type Remote = Omit<Extract<ToWorker, { t: 'remote' }>, 't' | 'buf'> & { buf: Buffer }
 const remotes: Remote[] = []
 let streamSeq =
@@ -194,7 +194,7 @@ function retire(seg: number): void {
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'batch':
-      batches.push({ id: m.id, buf: Buffer.from(m.buf, 0, m.len), ab: m.buf })
+      batches.push({ id: m.id, buf: Buffer.from(m.buf, 0, m.len) })
       break
     case 'spooled':
       if (m.seg > writerSeg || (m.seg === writerSeg && m.off > writtenOff)) {
@@ -362,7 +362,8 @@ function commitBatches(): void {
   }
   for (const b of batches.splice(0, count)) {
     acked.push(b.id)
-    if (b.ab.byteLength === kBatchBytes) returned.push(b.ab)
+    const ab = b.buf.buffer as ArrayBuffer // the transferred buffer itself
+    if (ab.byteLength === kBatchBytes) returned.push(ab)
   }
 }
 
@@ -592,7 +593,7 @@ function writeStats(): void {
 }
 
 function report(): void {
-  port!.postMessage(
+  send(
     {
       t: 'progress',
       acked,
@@ -607,7 +608,7 @@ function report(): void {
       streamSeq,
       remoteDuplicates: rows.remoteDuplicates,
       remoteGaps: rows.remoteGaps,
-    } satisfies FromWorker,
+    },
     returned,
   )
   acked = []

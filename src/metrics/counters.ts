@@ -22,7 +22,7 @@ export class Counters {
   pausedForSpool = 0
   /** Connections paused because spooled bytes waiting for the disk passed spool.maxUnwrittenBytes. */
   pausedForDisk = 0
-  /** Reads deferred to the next event-loop turn because the turn had read enough (a burst). */
+  /** Connections paused to read in a later event-loop turn because the turn had read enough (a burst). */
   turnYields = 0
   udpEmpty = 0
   udpTruncated = 0
