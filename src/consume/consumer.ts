@@ -95,10 +95,8 @@ export class Consumer {
     this.statsTimer = setInterval(() => void this.postStats(), kStatsIntervalMs)
     while (this.stopping === null) {
       this.reread = false
-      await this.ensureConsumer(nc)
-      if (this.stopping !== null) break
-      const consumer = await jetstream(nc).consumers.get(c.stream, c.durable)
-      const messages = await consumer.consume({ max_messages: kMaxAckPending })
+      const messages = await this.openConsumer(nc)
+      if (messages === null) break
       this.messages = messages
       if (this.stopping !== null || this.reread) messages.stop()
       for await (const m of messages) {
@@ -137,12 +135,17 @@ export class Consumer {
     })
   }
 
-  private async ensureConsumer(nc: NatsConnection): Promise<void> {
+  /**
+   * Creates the durable consumer (or re-creates it right after the committed sequence) and starts
+   * reading it; null once stopping. Every request here can time out while the cluster elects a new
+   * leader (a node restarting): each is retried until it answers, never allowed to end the process.
+   */
+  private async openConsumer(nc: NatsConnection): Promise<ConsumerMessages | null> {
     const c = this.cfg.consume.nats
-    const jsm = await jetstreamManager(nc)
-    this.jsm = jsm
     for (let attempt = 0; ; attempt++) {
       try {
+        const jsm = await jetstreamManager(nc)
+        this.jsm = jsm
         let info = null
         try {
           info = await jsm.consumers.info(c.stream, c.durable)
@@ -172,7 +175,8 @@ export class Consumer {
               : { deliver_policy: DeliverPolicy.All }),
           })
         }
-        return
+        const consumer = await jetstream(nc).consumers.get(c.stream, c.durable)
+        return await consumer.consume({ max_messages: kMaxAckPending })
       } catch (err) {
         if (attempt === 0)
           logEvent('consume-waiting', {
@@ -180,7 +184,7 @@ export class Consumer {
             message: (err as Error).message,
             retry: 'every second (the stream appears when the first edge forwards)',
           })
-        if (this.stopping !== null) return
+        if (this.stopping !== null) return null
         await new Promise((r) => setTimeout(r, kRetryMs))
       }
     }
