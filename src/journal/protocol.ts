@@ -87,3 +87,33 @@ export type FromWorker =
   | { t: 'stalled'; seq: number; streamSeq: number; epoch: number }
   | { t: 'stopped'; journaled: number }
   | { t: 'fatal'; message: string }
+
+// The journal worker and its replay decoder thread (journal/replay-decoder.ts).
+
+export interface DecoderOptions {
+  timezone: string
+  /** The most records one chunk holds (the worker cuts chunks at journal.batchRows records). */
+  batchRows: number
+}
+
+/** A chunk of spool records, whole ones only (it ends with an LF). */
+export interface ToDecoder {
+  id: number
+  buf: ArrayBuffer
+  len: number
+}
+
+export interface FromDecoder {
+  id: number
+  /** The chunk's buffer, back for the worker to read into again (and to set corrupt records aside from). */
+  buf: ArrayBuffer
+  /** The rows, as journal/packed-rows.ts lays them out. */
+  text: string
+  nums: Float64Array
+  count: number
+  /** Records that failed their check: offset in the chunk, length with the LF, and why. */
+  corrupt: { off: number; len: number; reason: string }[]
+  parseErrors: number
+  invalidUtf8: number
+  withNul: number
+}

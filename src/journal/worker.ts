@@ -14,18 +14,26 @@
 // spillway consume runs this same worker with no spool: messages of a JetStream stream arrive as
 // 'remote' batches, and each edge's spool position and the stream sequence commit with their rows.
 
-import { isUtf8 } from 'node:buffer'
 import { statSync } from 'node:fs'
 import { setPriority } from 'node:os'
-import { parentPort, workerData } from 'node:worker_threads'
+import { parentPort, Worker, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { logEvent } from '../log.js'
-import { SpoolReader } from '../spool/reader.js'
-import { RecordReader } from '../spool/record.js'
+import { kChunkBytes, SpoolReader } from '../spool/reader.js'
 import { listSegments, segmentPath } from '../spool/segment.js'
+import { RecordDecoder } from './decode.js'
 import { FullTextIndexer } from './fts.js'
-import { ParsedMessage, parseSyslog } from './parse.js'
-import { type FromWorker, kBatchBytes, type ToWorker, type WorkerOptions } from './protocol.js'
+import { PackedRows } from './packed-rows.js'
+import type { ParsedMessage } from './parse.js'
+import {
+  type DecoderOptions,
+  type FromDecoder,
+  type FromWorker,
+  kBatchBytes,
+  type ToDecoder,
+  type ToWorker,
+  type WorkerOptions,
+} from './protocol.js'
 import { Pruner } from './retention.js'
 import { kAddEdgeColumn, kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
 import { SenderTally } from './senders.js'
@@ -93,8 +101,6 @@ const cursorRow = db.prepare('SELECT segment, offset FROM spool_cursor WHERE id 
   offset: number
 }
 
-const rec = new RecordReader()
-const parsed = new ParsedMessage()
 const reader = new SpoolReader(opts.spoolDir ?? '')
 
 let cursorSeg = cursorRow.segment
@@ -136,6 +142,7 @@ function restoreRows(r: RowCounts): void {
   Object.assign(rows, r)
   senders.discard()
 }
+const decoder = new RecordDecoder(rows)
 let acked: number[] = []
 let returned: ArrayBuffer[] = []
 let replayedInEpisode = 0
@@ -240,8 +247,9 @@ function pump(): void {
       // start resumes from the cursor.
       worked = writerSeg >= 0 && !stopping && replayStep()
       // Only when there is nothing to journal: full-text indexing follows the rows in idle time.
-      if (!worked && !stopping && indexer !== null) worked = indexer.step()
-      if (!worked && !stopping && pruner.enabled) worked = pruner.step(Date.now())
+      const idle = !worked && !stopping && ahead.length === 0
+      if (idle && indexer !== null) worked = indexer.step()
+      if (idle && !worked && pruner.enabled) worked = pruner.step(Date.now())
     }
     if (pendingStats !== null) writeStats()
   } catch (err) {
@@ -271,31 +279,11 @@ function insertRecords(
   while (n < maxRows && p < to) {
     const lf = buf.indexOf(kLF, p)
     if (lf === -1 || lf >= to) break
-    if (rec.read(buf, p, lf)) {
-      parseSyslog(cleanText(rec.msgText(), buf), rec.receivedAt, parsed)
-      rows.parseErrors += parsed.parseError
-      lastReceivedAt = rec.receivedAt
-      senders.add(parsed.host, rec.peer, rec.receivedAt, parsed.severity)
-      insert.run(
-        rec.receivedAt,
-        parsed.ts,
-        parsed.facility,
-        parsed.severity,
-        parsed.host,
-        parsed.app,
-        parsed.procid,
-        parsed.msgid,
-        parsed.sd,
-        parsed.msg,
-        rec.peer,
-        rec.transport,
-        rec.origLen > 0 ? rec.origLen : null,
-        parsed.parseError,
-        rowEdge,
-      )
+    if (decoder.decode(buf, p, lf)) {
+      insertRow(decoder.rec, decoder.parsed)
       n++
     } else {
-      setAside(seg, base + p, buf.subarray(p, lf + 1), rec.error ?? 'corrupt')
+      setAside(seg, base + p, buf.subarray(p, lf + 1), decoder.rec.error ?? 'corrupt')
     }
     p = lf + 1
   }
@@ -303,20 +291,35 @@ function insertRecords(
   return p
 }
 
-/**
- * The NUL rule: trailing NULs (senders that NUL-terminate) are dropped; any other NUL becomes U+FFFD, so
- * `sqlite3` and every C tool that stops at NUL shows the whole message. Invalid UTF-8 was already
- * replaced by U+FFFD when decoding; it is counted here, checked on the bytes only when a U+FFFD shows.
- */
-function cleanText(text: string, buf: Buffer): string {
-  if (text.indexOf('\u0000') !== -1) {
-    rows.withNul++
-    let end = text.length
-    while (end > 0 && text.charCodeAt(end - 1) === 0) end--
-    text = text.slice(0, end).replaceAll('\u0000', '\ufffd')
-  }
-  if (text.indexOf('\ufffd') !== -1 && !isUtf8(buf.subarray(rec.msgStart, rec.msgEnd))) rows.invalidUtf8++
-  return text
+/** What a row takes from its record: a RecordReader, or the replay's PackedRows. */
+interface RecordFields {
+  receivedAt: number
+  peer: string
+  transport: string
+  origLen: number
+}
+type MessageFields = Omit<ParsedMessage, 'reset'>
+
+function insertRow(r: RecordFields, p: MessageFields): void {
+  lastReceivedAt = r.receivedAt
+  senders.add(p.host, r.peer, r.receivedAt, p.severity)
+  insert.run(
+    r.receivedAt,
+    p.ts,
+    p.facility,
+    p.severity,
+    p.host,
+    p.app,
+    p.procid,
+    p.msgid,
+    p.sd,
+    p.msg,
+    r.peer,
+    r.transport,
+    r.origLen > 0 ? r.origLen : null,
+    p.parseError,
+    rowEdge,
+  )
 }
 
 function setAside(seg: number, off: number, bytes: Buffer, reason: string): void {
@@ -486,8 +489,109 @@ function skipStep(): boolean {
   return true
 }
 
+// Replay read-ahead. Chunks of the cursor's segment, cut after journal.batchRows records, go to the
+// decoder thread while the chunk before them commits here: this thread then spends its time in SQLite,
+// and decoding (a fifth of a replay's CPU) runs on the other core. `ahead` holds the chunks in spool
+// order, each committed with the cursor after it, so exactly-once replay holds as on the inline path.
+// Only whole records within one segment go ahead; what else a segment can end with (a record larger
+// than a chunk, a torn write, the end of a sealed segment) is left to the inline path once `ahead` drains.
+const kAhead = 2
+interface Ahead {
+  id: number
+  off: number
+  len: number
+  rows: FromDecoder | null
+}
+const ahead: Ahead[] = []
+const spareChunks: Buffer[] = []
+let nextChunkId = 0
+const replayDecoder = opts.spoolDir !== null && opts.store ? startDecoder() : null
+
+function startDecoder(): Worker {
+  const data: DecoderOptions = { timezone: opts.timezone, batchRows: opts.batchRows }
+  const w = new Worker(new URL('./replay-decoder.js', import.meta.url), { workerData: data })
+  w.on('message', (m: FromDecoder) => {
+    const a = ahead.find((x) => x.id === m.id)
+    if (a !== undefined) a.rows = m
+    spareChunks.push(Buffer.from(m.buf))
+    schedule()
+  })
+  w.on('error', (err) => fatal(`replay decoder thread: ${err.stack ?? String(err)}`))
+  return w
+}
+
+/** Sends chunks of whole records ahead to the decoder, up to kAhead of them. */
+function readAhead(): void {
+  const last = ahead.at(-1)
+  let off = last === undefined ? cursorOff : last.off + last.len
+  const limit = cursorSeg < writerSeg ? Number.POSITIVE_INFINITY : writtenOff
+  while (ahead.length < kAhead && off < limit) {
+    const buf = spareChunks.pop() ?? Buffer.allocUnsafeSlow(kChunkBytes)
+    const n = reader.readInto(buf, cursorSeg, off, limit)
+    const len = n > 0 ? afterRows(buf.subarray(0, n), opts.batchRows) : 0
+    if (len === 0) {
+      spareChunks.push(buf)
+      return
+    }
+    if (ahead.length === 0 && replayedInEpisode === 0) episodeStart = Date.now()
+    ahead.push({ id: nextChunkId, off, len, rows: null })
+    const m: ToDecoder = { id: nextChunkId++, buf: buf.buffer as ArrayBuffer, len }
+    replayDecoder!.postMessage(m, [m.buf])
+    off += len
+  }
+}
+
+/** The offset after the first `max` LF-terminated records in buf (0: not one whole record). */
+function afterRows(buf: Buffer, max: number): number {
+  let end = 0
+  for (let n = 0; n < max; n++) {
+    const lf = buf.indexOf(kLF, end)
+    if (lf === -1) break
+    end = lf + 1
+  }
+  return end
+}
+
+const commitAheadTx = db.transaction((a: Ahead, d: FromDecoder) => {
+  const r = new PackedRows(d.text, d.nums, d.count)
+  for (let i = 0; i < r.count; i++) insertRow(r.at(i), r)
+  rows.journaled += r.count
+  rows.parseErrors += d.parseErrors
+  rows.invalidUtf8 += d.invalidUtf8
+  rows.withNul += d.withNul
+  if (d.corrupt.length > 0) {
+    const chunk = Buffer.from(d.buf)
+    for (const c of d.corrupt)
+      setAside(cursorSeg, a.off + c.off, chunk.subarray(c.off, c.off + c.len), c.reason)
+  }
+  senders.flush()
+  setCursor.run(cursorSeg, a.off + a.len)
+})
+
+function commitAhead(a: Ahead): void {
+  const before = saveRows()
+  try {
+    commitAheadTx(a, a.rows!)
+  } catch (err) {
+    restoreRows(before)
+    throw err
+  }
+  ahead.shift()
+  cursorOff = a.off + a.len
+  readAtLeast = 0
+  replayedInEpisode += a.rows!.count
+  startupProgress(a.len, a.rows!.count)
+}
+
 function replayStep(): boolean {
   if (!opts.store) return skipStep()
+  if (replayDecoder !== null && ahead.length < kAhead) readAhead()
+  const head = ahead[0]
+  if (head !== undefined) {
+    if (head.rows === null) return false // being decoded: its arrival schedules the next step
+    commitAhead(head)
+    return true
+  }
   const sealed = cursorSeg < writerSeg
   const limit = sealed ? Number.POSITIVE_INFINITY : writtenOff
   if (!sealed && cursorOff >= limit) {
@@ -633,11 +737,17 @@ function onError(err: unknown): void {
     }, kRetryMs)
     return
   }
-  send({ t: 'fatal', message: `journal ${opts.journalPath}: ${(err as Error).stack ?? String(err)}` })
+  fatal(`journal ${opts.journalPath}: ${(err as Error).stack ?? String(err)}`)
+}
+
+function fatal(message: string): void {
+  send({ t: 'fatal', message })
   process.exit(1)
 }
 
 function finish(): void {
+  // Chunks still being decoded are dropped: the cursor is before them, the next start reads them again.
+  void replayDecoder?.terminate()
   caughtUp()
   reader.close()
   db.close()

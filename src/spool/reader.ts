@@ -5,7 +5,7 @@ import { closeSync, mkdirSync, openSync, readSync, unlinkSync, writeFileSync } f
 import { join } from 'node:path'
 import { listSegments, segmentName, segmentPath } from './segment.js'
 
-const kChunkBytes = 4 * 1024 * 1024
+export const kChunkBytes = 4 * 1024 * 1024
 
 export class SpoolReader {
   readonly dir: string
@@ -23,6 +23,12 @@ export class SpoolReader {
    * Grows the buffer if a single record does not fit, so a record is always readable whole.
    */
   read(seg: number, off: number, limit: number, atLeast = 0): number {
+    if (atLeast > this.buf.length) this.buf = Buffer.allocUnsafe(atLeast * 2)
+    return this.readInto(this.buf, seg, off, limit)
+  }
+
+  /** As read, into `target` (which does not grow): the replay's read-ahead fills buffers of its own. */
+  readInto(target: Buffer, seg: number, off: number, limit: number): number {
     if (this.fdSeg !== seg) {
       this.closeFile()
       try {
@@ -33,11 +39,10 @@ export class SpoolReader {
       }
       this.fdSeg = seg
     }
-    if (atLeast > this.buf.length) this.buf = Buffer.allocUnsafe(atLeast * 2)
-    const want = Math.min(this.buf.length, limit - off)
+    const want = Math.min(target.length, limit - off)
     let got = 0
     while (got < want) {
-      const n = readSync(this.fd, this.buf, got, want - got, off + got)
+      const n = readSync(this.fd, target, got, want - got, off + got)
       if (n === 0) break
       got += n
     }

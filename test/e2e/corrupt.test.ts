@@ -25,10 +25,8 @@ test('a corrupt record and a torn tail are set aside with a warning; the good re
   flipped[flipped.indexOf('flipped')] = 0x46 // a bit flip on disk: the checksum no longer matches
   const garbage = Buffer.from('\u0000\u0000garbage appended by a crashed writer\n')
   const torn = records(['<13>1 - h app - - - torn'])
-  writeFileSync(
-    join(spool, '000000000001.spool'),
-    Buffer.concat([records(['<13>1 - h app - - - one', '<13>1 - h app - - - two']), flipped, garbage]),
-  )
+  const good = records(['<13>1 - h app - - - one', '<13>1 - h app - - - two'])
+  writeFileSync(join(spool, '000000000001.spool'), Buffer.concat([good, flipped, garbage]))
   writeFileSync(
     join(spool, '000000000002.spool'),
     Buffer.concat([records(['<13>1 - h app - - - three']), torn.subarray(0, torn.length - 7)]),
@@ -53,12 +51,25 @@ test('a corrupt record and a torn tail are set aside with a warning; the good re
     return w.length >= 3 ? w : undefined
   })
   t.is(warnings.length, 3, srv.stderr())
-  t.regex(warnings[0]!, /segment=1 offset=\d+ bytes=\d+ reason="checksum mismatch"/)
-  t.regex(warnings[1]!, /segment=1 .*reason="malformed header"/)
+  t.regex(
+    warnings[0]!,
+    new RegExp(`segment=1 offset=${good.length} bytes=${flipped.length} reason="checksum mismatch"`),
+  )
+  t.regex(
+    warnings[1]!,
+    new RegExp(
+      `segment=1 offset=${good.length + flipped.length} bytes=${garbage.length} reason="malformed header"`,
+    ),
+  )
   t.regex(warnings[2]!, /segment=2 .*reason="torn record at end of segment"/)
   // Nothing is thrown away: the bad bytes are kept for inspection.
   const aside = readdirSync(join(spool, 'corrupt')).sort()
+  t.deepEqual(aside.slice(0, 2), [
+    `000000000001.spool.${good.length}.bad`,
+    `000000000001.spool.${good.length + flipped.length}.bad`,
+  ])
   t.is(aside.length, 3)
+  t.deepEqual(readFileSync(join(spool, 'corrupt', aside[0]!)), flipped)
   const kept = Buffer.concat(aside.map((f) => readFileSync(join(spool, 'corrupt', f))))
   t.true(kept.includes('garbage appended'))
   t.true(kept.includes('Flipped'))

@@ -93,8 +93,11 @@ test('journal disk full (SQLITE_FULL): logged once, connections spill, recovers 
     t.log(srv.stderr())
     throw err
   })
+  // The worker thread's stderr reaches the process's asynchronously: the line may follow the rows.
+  await waitFor('journal-recovered', () =>
+    /journal-recovered after=SQLITE_FULL/.test(srv.stderr()) ? true : undefined,
+  )
   t.is(srv.stderr().match(/journal-busy/g)?.length, 1)
-  t.regex(srv.stderr(), /journal-recovered after=SQLITE_FULL/)
   const check = query<{ integrity_check: string }>(journalPath, 'PRAGMA integrity_check')
   t.deepEqual(check, [{ integrity_check: 'ok' }])
   t.is(await srv.stop(), 0)
