@@ -120,7 +120,8 @@ function sameRowsCeiling(rows: unknown[][]): number {
   })
 }
 
-async function replay(prefill: number): Promise<number> {
+/** Rows/s of the worker's replay, and the server's peak RSS in MB (from its `stopped` line). */
+async function replay(prefill: number): Promise<{ rate: number; peakRssMB: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'spillway-replay-'))
   try {
     if (prefill > 0) {
@@ -147,7 +148,7 @@ async function replay(prefill: number): Promise<number> {
     })
     proc.kill('SIGTERM')
     await new Promise((r) => proc.on('exit', r))
-    return N / secs
+    return { rate: N / secs, peakRssMB: Number(/peakRssMB=(\d+)/.exec(err)?.[1] ?? Number.NaN) }
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -161,7 +162,7 @@ const sameRows: number[] = []
 const rowsForCeiling = spoolRows(Date.now())
 for (let r = 0; r < Number(values.runs); r++) {
   // Interleaved, so drift on a shared machine hits each alike.
-  const rate = await replay(0)
+  const { rate, peakRssMB } = await replay(0)
   const ceiling = sqliteCeiling(N)
   const same = sameRowsCeiling(rowsForCeiling)
   rates.push(rate)
@@ -174,9 +175,10 @@ for (let r = 0; r < Number(values.runs); r++) {
     rowsPerSec: Math.round(rate),
     ceiling,
     ceilingSameRows: same,
+    peakRssMB,
   }
   if (prefill > 0) {
-    const big = await replay(prefill)
+    const big = (await replay(prefill)).rate
     full.push(big)
     line.prefilled = prefill
     line.prefilledRowsPerSec = Math.round(big)

@@ -101,15 +101,19 @@ export interface ToDecoder {
   id: number
   buf: ArrayBuffer
   len: number
+  /** A committed chunk's row buffers, back for the decoder to fill again; null for none. */
+  rows: { text: ArrayBuffer; nums: ArrayBuffer } | null
 }
 
 export interface FromDecoder {
   id: number
   /** The chunk's buffer, back for the worker to read into again (and to set corrupt records aside from). */
   buf: ArrayBuffer
-  /** The rows, as journal/packed-rows.ts lays them out. */
-  text: string
-  nums: Float64Array
+  /** The rows, as journal/packed-rows.ts lays them out: text bytes [0, textLen), and the numbers. */
+  text: ArrayBuffer
+  textLen: number
+  ascii: boolean
+  nums: ArrayBuffer
   count: number
   /** Records that failed their check: offset in the chunk, length with the LF, and why. */
   corrupt: { off: number; len: number; reason: string }[]

@@ -6,7 +6,7 @@
 import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import { RecordDecoder } from './decode.js'
-import { RowPacker } from './packed-rows.js'
+import { RowPacker, rowsBytes } from './packed-rows.js'
 import type { DecoderOptions, FromDecoder, ToDecoder } from './protocol.js'
 import { setZone } from './zone.js'
 
@@ -26,17 +26,33 @@ try {
 
 const counts = { parseErrors: 0, invalidUtf8: 0, withNul: 0 }
 const decoder = new RecordDecoder(counts)
+// Row buffers the worker returned once it committed their chunk: filled again, never reallocated.
+const spare: { text: ArrayBuffer; nums: ArrayBuffer }[] = []
 
 port.on('message', (m: ToDecoder) => {
+  if (m.rows !== null) spare.push(m.rows)
   const buf = Buffer.from(m.buf, 0, m.len)
   counts.parseErrors = counts.invalidUtf8 = counts.withNul = 0
-  const packer = new RowPacker(opts.batchRows)
+  const reuse = spare.pop()
+  const packer = new RowPacker(
+    reuse === undefined ? Buffer.allocUnsafeSlow(m.len) : Buffer.from(reuse.text),
+    new Float64Array(reuse?.nums ?? new ArrayBuffer(rowsBytes(opts.batchRows))),
+  )
   const corrupt: FromDecoder['corrupt'] = []
   for (let p = 0, lf = buf.indexOf(kLF); lf !== -1; p = lf + 1, lf = buf.indexOf(kLF, p)) {
     if (decoder.decode(buf, p, lf)) packer.add(decoder.rec, decoder.parsed)
     else corrupt.push({ off: p, len: lf + 1 - p, reason: decoder.rec.error ?? 'corrupt' })
   }
-  const rows = packer.take()
-  const out: FromDecoder = { id: m.id, buf: m.buf, ...rows, corrupt, ...counts }
-  port.postMessage(out, [m.buf, rows.nums.buffer as ArrayBuffer])
+  const out: FromDecoder = {
+    id: m.id,
+    buf: m.buf,
+    text: packer.text.buffer as ArrayBuffer,
+    textLen: packer.textBytes,
+    ascii: packer.ascii,
+    nums: packer.nums.buffer as ArrayBuffer,
+    count: packer.count,
+    corrupt,
+    ...counts,
+  }
+  port.postMessage(out, [out.buf, out.text, out.nums])
 })

@@ -504,6 +504,7 @@ interface Ahead {
 }
 const ahead: Ahead[] = []
 const spareChunks: Buffer[] = []
+const spareRows: { text: ArrayBuffer; nums: ArrayBuffer }[] = []
 let nextChunkId = 0
 const replayDecoder = opts.spoolDir !== null && opts.store ? startDecoder() : null
 
@@ -535,8 +536,9 @@ function readAhead(): void {
     }
     if (ahead.length === 0 && replayedInEpisode === 0) episodeStart = Date.now()
     ahead.push({ id: nextChunkId, off, len, rows: null })
-    const m: ToDecoder = { id: nextChunkId++, buf: buf.buffer as ArrayBuffer, len }
-    replayDecoder!.postMessage(m, [m.buf])
+    const rows = spareRows.pop() ?? null
+    const m: ToDecoder = { id: nextChunkId++, buf: buf.buffer as ArrayBuffer, len, rows }
+    replayDecoder!.postMessage(m, rows === null ? [m.buf] : [m.buf, rows.text, rows.nums])
     off += len
   }
 }
@@ -553,7 +555,7 @@ function afterRows(buf: Buffer, max: number): number {
 }
 
 const commitAheadTx = db.transaction((a: Ahead, d: FromDecoder) => {
-  const r = new PackedRows(d.text, d.nums, d.count)
+  const r = new PackedRows(Buffer.from(d.text, 0, d.textLen), new Float64Array(d.nums), d.count, d.ascii)
   for (let i = 0; i < r.count; i++) insertRow(r.at(i), r)
   rows.journaled += r.count
   rows.parseErrors += d.parseErrors
@@ -577,6 +579,7 @@ function commitAhead(a: Ahead): void {
     throw err
   }
   ahead.shift()
+  spareRows.push({ text: a.rows!.text, nums: a.rows!.nums })
   cursorOff = a.off + a.len
   readAtLeast = 0
   replayedInEpisode += a.rows!.count
@@ -639,7 +642,7 @@ function caughtUp(): void {
   if (replayedInEpisode === 0) return
   logEvent('replay-caught-up', {
     records: replayedInEpisode,
-    seconds: ((Date.now() - episodeStart) / 1000).toFixed(1),
+    seconds: ((Date.now() - episodeStart) / 1000).toFixed(2),
   })
   replayedInEpisode = 0
 }
