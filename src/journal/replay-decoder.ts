@@ -12,7 +12,7 @@ import { setZone } from './zone.js'
 
 const kLF = 0x0a
 // As the journal worker: work the kernel runs after the socket thread's.
-const kNice = 10
+const kNice = 19
 
 const port = parentPort
 if (port === null) throw new Error('journal/replay-decoder.ts must run as a worker thread')
