@@ -3,26 +3,22 @@
 // journal's longest job, and decoding is a fifth of it; here it runs on the other core, so the worker
 // thread spends its time in SQLite. Spawned by, and answering only to, the journal worker.
 
-import { setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import { RecordDecoder } from './decode.js'
+import { lowerThreadPriority } from './nice.js'
 import { RowPacker, rowsBytes } from './packed-rows.js'
 import type { DecoderOptions, FromDecoder, ToDecoder } from './protocol.js'
 import { setZone } from './zone.js'
 
 const kLF = 0x0a
-// As the journal worker: work the kernel runs after the socket thread's.
+// Lower than the journal worker (10): it only helps the worker, and never at the socket thread's expense.
 const kNice = 19
 
 const port = parentPort
 if (port === null) throw new Error('journal/replay-decoder.ts must run as a worker thread')
 const opts = workerData as DecoderOptions
 setZone(opts.timezone)
-try {
-  setPriority(kNice)
-} catch {
-  // not permitted or not supported: the thread runs at the process's priority
-}
+lowerThreadPriority(kNice)
 
 const counts = { parseErrors: 0, invalidUtf8: 0, withNul: 0 }
 const decoder = new RecordDecoder(counts)

@@ -15,7 +15,6 @@
 // 'remote' batches, and each edge's spool position and the stream sequence commit with their rows.
 
 import { statSync } from 'node:fs'
-import { setPriority } from 'node:os'
 import { parentPort, Worker, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { logEvent } from '../log.js'
@@ -23,6 +22,7 @@ import { kChunkBytes, SpoolReader } from '../spool/reader.js'
 import { listSegments, segmentPath } from '../spool/segment.js'
 import { RecordDecoder } from './decode.js'
 import { FullTextIndexer } from './fts.js'
+import { lowerThreadPriority } from './nice.js'
 import { PackedRows } from './packed-rows.js'
 import type { ParsedMessage } from './parse.js'
 import {
@@ -49,14 +49,7 @@ const port = parentPort
 if (port === null) throw new Error('journal/worker.ts must run as a worker thread')
 const opts = workerData as WorkerOptions
 setZone(opts.timezone)
-// The journal catches up in the time ingestion leaves. On Linux a thread's nice value is its own
-// (setpriority on the calling thread), so this lowers only the worker: in a burst the kernel runs the
-// socket thread first, and the journal takes whatever CPU is left. Best effort elsewhere.
-try {
-  setPriority(kWorkerNice)
-} catch {
-  // not permitted or not supported: the worker runs at the process's priority
-}
+lowerThreadPriority(kWorkerNice)
 
 function send(m: FromWorker, transfer?: ArrayBuffer[]): void {
   port!.postMessage(m, transfer)

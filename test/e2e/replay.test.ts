@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { RecordDecoder } from '../../src/journal/decode.js'
+import type { Row as JournalRow } from '../../src/journal/tail.js'
 import { connPrefix, maxRecordBytes, RecordEncoder } from '../../src/spool/record.js'
 import { query, startServer, tempDir, waitFor, waitForRows } from '../helpers/server.js'
 
@@ -33,22 +34,8 @@ const kOdd: { msg: Buffer; transport: 'tcp' | 'udp'; origLen: number }[] = [
   { msg: Buffer.from('<14>1 - h app - - - cut short'), transport: 'tcp', origLen: 70_000 },
 ]
 
-interface Row {
-  received_at: number
-  ts: number | null
-  facility: number | null
-  severity: number | null
-  host: string | null
-  app: string | null
-  procid: string | null
-  msgid: string | null
-  sd: string | null
-  msg: string
-  peer: string
-  transport: string
-  orig_len: number | null
-  parse_error: number
-}
+/** A journal row as `spillway tail` reads it, without the id (the journal assigns it). */
+type Row = Omit<JournalRow, 'id'>
 
 test('a spooled backlog replays through the decoder thread exactly as the records decode, in order, with its counters', async (t) => {
   const dir = tempDir(t)
