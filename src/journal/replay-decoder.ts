@@ -11,8 +11,8 @@ import type { DecoderOptions, FromDecoder, ToDecoder } from './protocol.js'
 import { setZone } from './zone.js'
 
 const kLF = 0x0a
-// Lower than the journal worker (10): it only helps the worker, and never at the socket thread's expense.
-const kNice = 19
+// As the journal worker: lower, and no lower, for the worker waits on this thread's chunks.
+const kNice = 10
 
 const port = parentPort
 if (port === null) throw new Error('journal/replay-decoder.ts must run as a worker thread')

@@ -490,6 +490,9 @@ function skipStep(): boolean {
 // Only whole records within one segment go ahead; what else a segment can end with (a record larger
 // than a chunk, a torn write, the end of a sealed segment) is left to the inline path once `ahead` drains.
 const kAhead = 2
+// A hand-over costs a message and a thread wake-up each way: a chunk smaller than this (small
+// journal.batchRows, the tail of a segment) decodes inline instead.
+const kAheadMinBytes = 256 * 1024
 // While the socket thread is spooling a burst, the two cores belong to it and to the senders, and the
 // hand-over costs CPU of its own (the server's CPU seconds for 1 M messages: 4.8 inline, 5.5 with the
 // decoder). So the read-ahead waits until the spool has been quiet this long; meanwhile the worker
@@ -530,7 +533,7 @@ function readAhead(): void {
     const buf = spareChunks.pop() ?? Buffer.allocUnsafeSlow(kChunkBytes)
     const n = reader.readInto(buf, cursorSeg, off, limit)
     const len = n > 0 ? afterRows(buf.subarray(0, n), opts.batchRows) : 0
-    if (len === 0) {
+    if (len < kAheadMinBytes) {
       spareChunks.push(buf)
       return
     }
