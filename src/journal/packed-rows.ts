@@ -43,11 +43,10 @@ export class RowPacker {
   /** Every text field so far was ASCII: the worker may read them as Latin-1, the cheaper decode. */
   ascii = true
   private len = 0
-  // A run of records from one connection shares its peer and transport bytes.
-  private lastPeer = ''
-  private lastTransport = ''
-  private peerAt = -1
-  private transportAt = -1
+  // A run of records from one connection shares its peer and transport bytes (one pair of strings,
+  // as the RecordReader keeps them): written once per run, the bounds copied from the row before.
+  private lastPeer: string | null = null
+  private lastTransport: string | null = null
 
   constructor(text: Buffer, nums: Float64Array) {
     this.text = text
@@ -74,21 +73,13 @@ export class RowPacker {
     this.put(o + kMsgid, p.msgid)
     this.put(o + kSd, p.sd)
     this.put(o + kMsg, p.msg)
-    if (rec.peer !== this.lastPeer || this.peerAt < 0) {
+    if (rec.peer !== this.lastPeer || rec.transport !== this.lastTransport) {
       this.lastPeer = rec.peer
-      this.put(o + kPeer, rec.peer)
-      this.peerAt = n[o + kPeer]!
-    } else {
-      n[o + kPeer] = this.peerAt
-      n[o + kPeer + 1] = n[o - kStride + kPeer + 1]!
-    }
-    if (rec.transport !== this.lastTransport || this.transportAt < 0) {
       this.lastTransport = rec.transport
+      this.put(o + kPeer, rec.peer)
       this.put(o + kTransport, rec.transport)
-      this.transportAt = n[o + kTransport]!
     } else {
-      n[o + kTransport] = this.transportAt
-      n[o + kTransport + 1] = n[o - kStride + kTransport + 1]!
+      n.copyWithin(o + kPeer, o - kStride + kPeer, o - kStride + kTransport + 2)
     }
   }
 
@@ -142,7 +133,6 @@ export class PackedRows {
   private readonly nums: Float64Array
   private readonly ascii: boolean
   private peerAt = -1
-  private transportAt = -1
 
   constructor(text: Buffer, nums: Float64Array, count: number, ascii: boolean) {
     this.text = text
@@ -166,14 +156,11 @@ export class PackedRows {
     this.msgid = this.str(o + kMsgid)
     this.sd = this.str(o + kSd)
     this.msg = this.str(o + kMsg) ?? ''
-    // Decoded only when the run of one connection's records ends: the strings are shared, as the
-    // RecordReader shares them on the inline path.
+    // Decoded only when the run of one connection's records ends (the packer writes peer and transport
+    // together): the strings are shared, as the RecordReader shares them on the inline path.
     if (n[o + kPeer] !== this.peerAt) {
       this.peerAt = n[o + kPeer]!
       this.peer = this.str(o + kPeer)!
-    }
-    if (n[o + kTransport] !== this.transportAt) {
-      this.transportAt = n[o + kTransport]!
       this.transport = this.str(o + kTransport)!
     }
     return this
