@@ -2,13 +2,13 @@
 // centrally. Every scenario checks, message by message, that the central journal holds each accepted
 // message exactly once, in per-connection order, tagged with its edge.
 
-import { spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { headers } from '@nats-io/transport-node'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { natsClient, startConsumer, startNats, startNatsCluster } from '../helpers/nats.js'
 import { freePort } from '../helpers/peers.js'
 import { pki } from '../helpers/pki.js'
@@ -271,6 +271,51 @@ test.serial(
       peer: 'syslog.forged',
       edge: null,
     })
+    t.is(await central.stop(), 0)
+  },
+)
+
+/** A nats-server with these arguments on 127.0.0.1:port, once it says it is ready. */
+async function plainNats(t: ExecutionContext, port: number, args: string[]): Promise<ChildProcess> {
+  let out = ''
+  const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), ...args])
+  proc.stdout!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  proc.stderr!.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  const exited = new Promise((resolve) => proc.on('exit', resolve))
+  t.teardown(async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGKILL')
+      await exited
+    }
+  })
+  await waitFor('nats-server ready', () => (/Server is ready/.test(out) ? true : undefined), 15_000)
+  return proc
+}
+
+test.serial(
+  'a NATS server without JetStream: the consumer waits instead of exiting, and journals once JetStream is there',
+  async (t) => {
+    const port = await freePort()
+    const plain = await plainNats(t, port, [])
+    const central = await startConsumer(t, tempDir(t), { servers: [`127.0.0.1:${port}`] })
+    // Asking for the account's JetStream limits fails here: that request is retried like the rest.
+    await waitFor('consume-waiting', () => (/consume-waiting/.test(central.stderr()) ? true : undefined))
+    plain.kill('SIGKILL')
+    await new Promise((resolve) => plain.on('exit', resolve))
+    await plainNats(t, port, ['-js', '-sd', tempDir(t)])
+    const nc = await natsClient(t, [`127.0.0.1:${port}`])
+    await (await jetstreamManager(nc)).streams.add({ name: 'SYSLOG', subjects: ['syslog.*'] })
+    await jetstream(nc).publish('syslog.late', new TextEncoder().encode('<14>1 - h app - - - after the wait'))
+    await waitFor(
+      'the message journaled',
+      () => (rowCount(central.journalPath) === 1 ? true : undefined),
+      30_000,
+    )
+    t.is(query<{ msg: string }>(central.journalPath, 'SELECT msg FROM messages')[0]!.msg, 'after the wait')
     t.is(await central.stop(), 0)
   },
 )
