@@ -282,7 +282,10 @@ function emit(o: object): void {
   process.stdout.write(`${JSON.stringify({ ...o, node: process.version })}\n`)
 }
 
-const plan: [number, boolean, number][] = values.conns.split(',').map((c) => [Number(c), false, N])
+const plan: [number, boolean, number][] = values.conns
+  .split(',')
+  .filter((c) => Number(c) > 0)
+  .map((c) => [Number(c), false, N])
 if (Number(values.udp) > 0) plan.push([1, true, Number(values.udp)])
 const results: Result[] = []
 for (const [conns, udp, msgs] of plan) {
