@@ -1,8 +1,12 @@
 // UDP listener: one datagram is one message. Trailing LF/CR (which many senders append) are not part of
 // the message; a datagram longer than limits.maxMessageBytes is cut and flagged like a TCP frame.
+// The socket itself is read by a thread of its own, in C (native/udp_receiver.c: why, and the batch
+// format); this side, on the socket thread, takes the batches it hands over and routes each datagram
+// like a TCP frame.
 
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
-import { type BlockList, isIPv6 } from 'node:net'
+import { lookup } from 'node:dns/promises'
+import { createRequire } from 'node:module'
+import type { BlockList } from 'node:net'
 import { type Lane, LaneState, type Router } from '../buffer/router.js'
 import type { ListenerConfig } from '../config/load.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
@@ -12,22 +16,44 @@ import { connPrefix } from '../spool/record.js'
 import { formatPeer } from './conn.js'
 import { allowed, allowList, type ConnectionGate, RefusalReason } from './gate.js'
 
+interface NativeReceiver {
+  /** Binds and starts the receive thread; returns [handle, bound port, SO_RCVBUF as Linux reports it]. */
+  open(
+    address: string,
+    port: number,
+    ipv6: boolean,
+    recvBufferBytes: number,
+    onBatch: (batch: Buffer | null, dropped: number, errors: number) => void,
+  ): [unknown, number, number]
+  /** Stops the thread; onBatch's last call, with null, follows every batch it read. */
+  close(handle: unknown): void
+}
+
+const native = createRequire(import.meta.url)('../../../build/Release/udp_receiver.node') as NativeReceiver
+
+/** Bytes before the address in each batch entry: u32 length, u16 port, u8 address length. */
+const kEntryHeader = 7
+
 export class UdpListener extends LaneState implements Lane {
   readonly config: ListenerConfig
   prefix: Buffer = Buffer.alloc(0)
-  private readonly socket: Socket
   private readonly router: Router
   private readonly counters: Counters
   private readonly max: number
-  /** Bound and not closed. */
+  /** Bound and not closed, its receive thread running. */
   up = false
   private lastAddress = ''
   private lastPort = -1
+  /** Whether lastAddress passes the allow list. */
+  private lastAllowed = true
 
   private readonly recvBufferBytes: number
   private readonly gate: ConnectionGate
   private readonly allow: BlockList | null
   private readonly name: string
+  private handle: unknown = null
+  private onClosed: (() => void) | null = null
+  private closing: Promise<void> | null = null
 
   constructor(
     config: ListenerConfig,
@@ -46,39 +72,34 @@ export class UdpListener extends LaneState implements Lane {
     this.router = router
     this.counters = counters
     this.max = maxMessageBytes
-    this.socket = createSocket({ type: isIPv6(config.host) ? 'udp6' : 'udp4', reuseAddr: false })
-    this.socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo))
   }
 
-  listen(): Promise<{ host: string; port: number; recvBufferBytes: number }> {
+  async listen(): Promise<{ host: string; port: number; recvBufferBytes: number }> {
     const { host, port } = this.config
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) =>
-        reject(
-          new SpillwayError(ErrorCodes.listen, `udp ${host}:${port}: cannot bind: ${err.message}`, {
-            cause: err,
-          }),
-        )
-      this.socket.once('error', onError)
-      this.socket.bind(port, host, () => {
-        this.socket.off('error', onError)
-        this.socket.on('error', () => this.counters.connectionErrors++)
-        this.up = true
-        this.socket.once('close', () => {
-          this.up = false
-        })
-        const bound = this.socket.address().port
-        resolve({ host, port: bound, recvBufferBytes: this.sizeReceiveBuffer(bound) })
-      })
-    })
+    let opened: [unknown, number, number]
+    try {
+      const { address, family } = await lookup(host)
+      opened = native.open(address, port, family === 6, this.recvBufferBytes, (batch, dropped, errors) =>
+        this.onBatch(batch, dropped, errors),
+      )
+    } catch (err) {
+      throw new SpillwayError(
+        ErrorCodes.listen,
+        `udp ${host}:${port}: cannot bind: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      )
+    }
+    this.handle = opened[0]
+    this.up = true
+    // Linux reports twice what it grants (it counts its bookkeeping overhead), see socket(7).
+    return { host, port: opened[1], recvBufferBytes: this.checkReceiveBuffer(opened[1], opened[2] >> 1) }
   }
 
   // UDP cannot push back: whatever arrives while the kernel buffer is full is lost before Spillway sees
-  // a byte. Ask for the configured size and say plainly when the kernel gave less.
-  private sizeReceiveBuffer(port: number): number {
-    if (this.recvBufferBytes > 0) this.socket.setRecvBufferSize(this.recvBufferBytes)
-    // Linux reports twice what it grants (it counts its bookkeeping overhead), see socket(7).
-    const effective = Math.floor(this.socket.getRecvBufferSize() / 2)
+  // a byte. Say plainly when the kernel gave less than the configured size.
+  private checkReceiveBuffer(port: number, effective: number): number {
     if (this.recvBufferBytes > 0 && effective < this.recvBufferBytes) {
       logEvent('udp-recv-buffer-capped', {
         port,
@@ -90,34 +111,72 @@ export class UdpListener extends LaneState implements Lane {
     return effective
   }
 
-  private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
-    if (this.allow !== null && !allowed(this.allow, rinfo.address)) {
-      this.gate.refuse(RefusalReason.notAllowed, rinfo.address, this.name, 0)
+  private onBatch(buf: Buffer | null, dropped: number, errors: number): void {
+    this.counters.udpQueueDrops += dropped
+    this.counters.connectionErrors += errors
+    if (buf === null) {
+      this.up = false
+      this.handle = null
+      this.onClosed?.()
       return
     }
-    let end = msg.length
-    while (end > 0 && (msg[end - 1] === 0x0a || msg[end - 1] === 0x0d)) end--
-    if (end === 0) {
-      this.counters.udpEmpty++
-      return
-    }
-    if (rinfo.port !== this.lastPort || rinfo.address !== this.lastAddress) {
-      this.lastAddress = rinfo.address
-      this.lastPort = rinfo.port
-      this.prefix = connPrefix('udp', formatPeer(rinfo.address, rinfo.port))
-    }
-    this.counters.receivedUdp++
-    this.counters.bytesUdp += msg.length
     this.router.setNow(Date.now())
-    if (end > this.max) {
-      this.counters.udpTruncated++
-      this.router.route(this, msg, 0, this.max, end)
-    } else {
-      this.router.route(this, msg, 0, end, 0)
+    const len = buf.length
+    let p = 0
+    while (p < len) {
+      const n = buf.readUInt32LE(p)
+      const addrLen = buf[p + 6]!
+      p += kEntryHeader
+      if (addrLen > 0) {
+        this.peer(buf.toString('latin1', p, p + addrLen), buf.readUInt16LE(p - 3))
+        p += addrLen
+      }
+      this.onDatagram(buf, p, p + n)
+      p += n
     }
   }
 
+  private peer(address: string, port: number): void {
+    if (port === this.lastPort && address === this.lastAddress) return
+    this.lastAddress = address
+    this.lastPort = port
+    this.lastAllowed = this.allow === null || allowed(this.allow, address)
+    this.prefix = connPrefix('udp', formatPeer(address, port))
+  }
+
+  private onDatagram(buf: Buffer, start: number, stop: number): void {
+    if (!this.lastAllowed) {
+      this.gate.refuse(RefusalReason.notAllowed, this.lastAddress, this.name, 0)
+      return
+    }
+    let end = stop
+    while (end > start && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d)) end--
+    if (end === start) {
+      this.counters.udpEmpty++
+      return
+    }
+    this.counters.receivedUdp++
+    this.counters.bytesUdp += stop - start
+    if (end - start > this.max) {
+      this.counters.udpTruncated++
+      this.router.route(this, buf, start, start + this.max, end - start)
+    } else {
+      this.router.route(this, buf, start, end, 0)
+    }
+  }
+
+  /** Stops the receive thread; resolves once every datagram it read has been routed. */
   close(): Promise<void> {
-    return new Promise((resolve) => this.socket.close(() => resolve()))
+    if (this.closing === null) {
+      const handle = this.handle
+      this.closing =
+        handle === null
+          ? Promise.resolve()
+          : new Promise((resolve) => {
+              this.onClosed = resolve
+              native.close(handle)
+            })
+    }
+    return this.closing
   }
 }

@@ -26,6 +26,8 @@ export class Counters {
   turnYields = 0
   udpEmpty = 0
   udpTruncated = 0
+  /** Datagrams the UDP receive thread dropped because the socket thread had kMaxBatches to catch up on. */
+  udpQueueDrops = 0
 
   snapshot(): Record<string, number> {
     const f = this.framing
@@ -46,6 +48,7 @@ export class Counters {
       idle_timeouts_total: this.idleTimeouts,
       tls_handshake_failures_total: this.tlsHandshakeFailures,
       dropped_spool_full_total: this.droppedSpoolFull,
+      dropped_udp_queue_total: this.udpQueueDrops,
       paused_spool_full_total: this.pausedForSpool,
       paused_disk_behind_total: this.pausedForDisk,
       read_turn_yields_total: this.turnYields,

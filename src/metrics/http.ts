@@ -38,6 +38,7 @@ const kCounters: Def[] = [
     (s) => ({
       'reason=spool_full': s.dropped_spool_full_total!,
       'reason=udp_kernel': Math.max(0, s.udp_kernel_drops_total!),
+      'reason=udp_queue': s.dropped_udp_queue_total!,
     }),
   ],
   [

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { createSocket } from 'node:dgram'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -79,6 +80,19 @@ test('a port already in use is a start-up error naming the listener', async (t) 
   const r = spillway(['serve', '--config', file], dir)
   t.is(r.status, 1)
   t.regex(r.stderr, new RegExp(`tcp 127\\.0\\.0\\.1:${port}: cannot listen: .*EADDRINUSE`))
+})
+
+test('a UDP port already in use is a start-up error naming the listener', async (t) => {
+  const dir = tempDir(t)
+  const blocker = createSocket('udp4')
+  await new Promise<void>((resolve) => blocker.bind(0, '127.0.0.1', resolve))
+  t.teardown(() => blocker.close())
+  const port = blocker.address().port
+  const file = join(dir, 'c.json')
+  writeFileSync(file, JSON.stringify({ listeners: [{ transport: 'udp', host: '127.0.0.1', port }] }))
+  const r = spillway(['serve', '--config', file], dir)
+  t.is(r.status, 1)
+  t.regex(r.stderr, new RegExp(`udp 127\\.0\\.0\\.1:${port}: cannot bind: bind EADDRINUSE`))
 })
 
 test('--version prints the package version', (t) => {
