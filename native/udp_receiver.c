@@ -48,6 +48,7 @@
 typedef struct batch {
   uint8_t* data;
   size_t len;
+  uint32_t count;  // datagrams in it
   uint64_t dropped;
   uint64_t errors;
   int final;
@@ -78,6 +79,7 @@ typedef struct receiver {
   batch_t* pool[kMaxBatches];
   int npool;
   int allocated;
+  int waiting;  // batches handed over and not yet returned (atomics)
 } receiver_t;
 
 static int64_t now_ns(void) {
@@ -101,7 +103,7 @@ static batch_t* take(receiver_t* r) {
     if (b != NULL) r->allocated++;
   }
   pthread_mutex_unlock(&r->mu);
-  if (b != NULL) b->len = 0;
+  if (b != NULL) b->len = b->count = 0;
   return b;
 }
 
@@ -109,6 +111,14 @@ static void give_back(receiver_t* r, batch_t* b) {
   pthread_mutex_lock(&r->mu);
   r->pool[r->npool++] = b;
   pthread_mutex_unlock(&r->mu);
+  __atomic_sub_fetch(&r->waiting, 1, __ATOMIC_RELEASE);
+}
+
+// A batch that is not full goes out only while the socket thread has nothing of ours left to route:
+// handing it a half-empty batch sooner would not be routed sooner, and while it is busy, fuller batches
+// make kMaxBatches hold kMaxBatches x kBatchBytes of datagrams, not a millisecond's worth each.
+static int socket_thread_idle(receiver_t* r) {
+  return __atomic_load_n(&r->waiting, __ATOMIC_ACQUIRE) == 0;
 }
 
 static void flush(receiver_t* r) {
@@ -120,6 +130,7 @@ static void flush(receiver_t* r) {
   r->dropped = 0;
   r->errors = 0;
   r->cur = NULL;
+  __atomic_add_fetch(&r->waiting, 1, __ATOMIC_RELEASE);
   // The queue is unbounded (the pool bounds it), so a non-blocking call cannot be refused for space;
   // it fails only while the function is being released, which this thread itself does, last.
   if (napi_call_threadsafe_function(r->tsfn, b, napi_tsfn_nonblocking) != napi_ok) give_back(r, b);
@@ -188,6 +199,7 @@ static void append(receiver_t* r, const struct sockaddr_storage* from, const uin
   }
   memcpy(p + kEntryHeader + alen, data, n);
   r->cur->len += kEntryHeader + alen + n;
+  r->cur->count++;
 }
 
 // Reads what the socket holds, up to kVlen datagrams; returns how many, 0 when none is waiting.
@@ -220,7 +232,8 @@ static void* run(void* arg) {
   receiver_t* r = arg;
   struct pollfd pfd[2] = {{r->fd, POLLIN, 0}, {r->wake[0], POLLIN, 0}};
   while (!__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE)) {
-    // A batch below kFlushBytes waits at most ~1 ms, so a quiet sender's message is not held back.
+    // A batch below kFlushBytes waits at most ~1 ms once the socket thread is idle, so a quiet
+    // sender's message is not held back.
     int timeout = r->cur != NULL && r->cur->len > 0 ? 1 : -1;
     int n = poll(pfd, 2, timeout);
     if (n < 0) {
@@ -229,11 +242,13 @@ static void* run(void* arg) {
     }
     if (pfd[1].revents != 0) break;
     if (n == 0) {
-      flush(r);
+      if (socket_thread_idle(r)) flush(r);
       continue;
     }
     while (!__atomic_load_n(&r->stopping, __ATOMIC_ACQUIRE) && receive(r) > 0) {
-      if (r->cur != NULL && (r->cur->len >= kFlushBytes || now_ns() - r->cur_since >= kFlushNs)) flush(r);
+      if (r->cur != NULL && socket_thread_idle(r) &&
+          (r->cur->len >= kFlushBytes || now_ns() - r->cur_since >= kFlushNs))
+        flush(r);
     }
   }
   // Stopping: what the socket held when asked to stop was sent before the stop, so it is read too. At
@@ -259,13 +274,21 @@ static void call_js(napi_env env, napi_value cb, void* context, void* data) {
     return;
   }
   napi_value args[3], undefined;
+  double dropped = (double)b->dropped;
   if (b->final) {
     napi_get_null(env, &args[0]);
   } else {
     void* copy;
-    napi_create_buffer_copy(env, b->len, b->data, &copy, &args[0]);
+    if (napi_create_buffer_copy(env, b->len, b->data, &copy, &args[0]) != napi_ok) {
+      // No memory for the copy: the batch is lost, and said so.
+      dropped += b->count;
+      if (napi_create_buffer(env, 0, &copy, &args[0]) != napi_ok) {
+        give_back(r, b);
+        return;
+      }
+    }
   }
-  napi_create_double(env, (double)b->dropped, &args[1]);
+  napi_create_double(env, dropped, &args[1]);
   napi_create_double(env, (double)b->errors, &args[2]);
   if (!b->final) give_back(r, b);
   napi_get_undefined(env, &undefined);
