@@ -4,9 +4,15 @@
 
 import { setPriority } from 'node:os'
 
-export function lowerThreadPriority(nice: number): void {
+/**
+ * The journal worker's and the replay decoder's nice value: one value for both, for the worker waits on
+ * the decoder's chunks (at 19 the decoder starved behind other processes while the worker waited).
+ */
+const kJournalNice = 10
+
+export function lowerThreadPriority(): void {
   try {
-    setPriority(nice)
+    setPriority(kJournalNice)
   } catch {
     // not permitted or not supported: the thread runs at the process's priority
   }

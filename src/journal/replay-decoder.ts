@@ -11,14 +11,12 @@ import type { DecoderOptions, FromDecoder, ToDecoder } from './protocol.js'
 import { setZone } from './zone.js'
 
 const kLF = 0x0a
-// As the journal worker: lower, and no lower, for the worker waits on this thread's chunks.
-const kNice = 10
 
 const port = parentPort
 if (port === null) throw new Error('journal/replay-decoder.ts must run as a worker thread')
 const opts = workerData as DecoderOptions
 setZone(opts.timezone)
-lowerThreadPriority(kNice)
+lowerThreadPriority()
 
 const counts = { parseErrors: 0, invalidUtf8: 0, withNul: 0 }
 const decoder = new RecordDecoder(counts)

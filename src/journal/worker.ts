@@ -43,13 +43,12 @@ const kLF = 0x0a
 const kRetryMs = 100
 const kBusyTimeoutMs = 200
 const kProgressEveryMs = 5000
-const kWorkerNice = 10
 
 const port = parentPort
 if (port === null) throw new Error('journal/worker.ts must run as a worker thread')
 const opts = workerData as WorkerOptions
 setZone(opts.timezone)
-lowerThreadPriority(kWorkerNice)
+lowerThreadPriority()
 
 function send(m: FromWorker, transfer?: ArrayBuffer[]): void {
   port!.postMessage(m, transfer)
