@@ -5,6 +5,12 @@
       "sources": ["native/udp_receiver.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "records",
+      "sources": ["native/records.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-lpthread"]
     }
   ]
 }

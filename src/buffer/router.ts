@@ -14,6 +14,7 @@
 
 import { logEvent } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
+import { sealRecords } from '../spool/native.js'
 import { maxRecordBytes, RecordEncoder } from '../spool/record.js'
 import type { SpoolWriter } from '../spool/writer.js'
 
@@ -105,6 +106,8 @@ export class Router {
     this.journal = journal
     this.counters = counters
     this.batch = journal.batchBuffer()
+    // The writer seals its pending records before each write; their message copies must be done first.
+    spool.beforeSeal = () => this.encoder.finishCopies()
   }
 
   /** The receive time for what follows: set once per socket read, not per message. */
@@ -148,7 +151,16 @@ export class Router {
         (spool.failing && spool.unwritten + room > this.bounds.memoryBytes)
       if (full && !this.spoolFull(lane)) return // dropped, and counted
       spool.reserve(room)
-      const end2 = this.encoder.encode(spool.buf, spool.len, this.now, lane.prefix, buf, start, end, origLen)
+      const end2 = this.encoder.encodeUnsealed(
+        spool.buf,
+        spool.len,
+        this.now,
+        lane.prefix,
+        buf,
+        start,
+        end,
+        origLen,
+      )
       lane.spoolSeg = spool.seg
       lane.spoolOff = spool.off + (end2 - spool.len)
       spool.commit(end2)
@@ -162,7 +174,16 @@ export class Router {
         if (room > this.batch.length) this.batch = Buffer.allocUnsafe(room)
       }
       const before = this.batchLen
-      this.batchLen = this.encoder.encode(this.batch, before, this.now, lane.prefix, buf, start, end, origLen)
+      this.batchLen = this.encoder.encodeUnsealed(
+        this.batch,
+        before,
+        this.now,
+        lane.prefix,
+        buf,
+        start,
+        end,
+        origLen,
+      )
       const used = this.batchLen - before
       lane.memBytes += used
       this.memTotal += used
@@ -182,7 +203,15 @@ export class Router {
   }
 
   /**
-   * A connection's read of n bytes has been routed. libuv hands every ready connection its reads in one
+   * The buffers handed to route() since the last call may change now: the messages' bytes are copied
+   * (in one call, see RecordEncoder). A reused read buffer must not be refilled before this.
+   */
+  sourcesDone(): void {
+    this.encoder.finishCopies()
+  }
+
+  /**
+   * A connection's read of n bytes has been routed (and its buffer may change: sourcesDone()). libuv hands every ready connection its reads in one
    * poll phase, and keeps reading a connection while it has data (up to 32 reads): under a burst from
    * many connections one turn could route megabytes, and timers, accepts and the metrics endpoint would
    * wait for all of it. Past kTurnBytes in a turn, each connection that reads is paused and queued to
@@ -190,6 +219,7 @@ export class Router {
    * thread is busy.
    */
   readDone(lane: Lane, n: number): void {
+    this.sourcesDone()
     this.turnBytes += n
     if (this.turnBytes <= kTurnBytes || lane.pauseReading === undefined || this.turnWait.has(lane)) return
     lane.pauseReading()
@@ -335,6 +365,8 @@ export class Router {
 
   private postBatch(): void {
     if (this.batchLen === 0) return
+    this.encoder.finishCopies()
+    sealRecords(this.batch, 0, this.batchLen)
     const id = this.batchId++
     this.inflight.set(id, { lanes: this.batchLanes, bytes: this.batchBytes })
     this.batch = this.journal.postBatch(id, this.batch, this.batchLen)

@@ -16,6 +16,8 @@ export class TcpConn extends LaneState implements FrameSink, Lane {
   readonly onData: (chunk: Buffer) => void
   /** For a socket reading into a shared buffer (listen/read-buffer.ts): buf[0, n) is this read. */
   readonly onRead: (n: number, buf: Buffer) => void
+  /** The buffer of the read being framed: frames in it stay put until the read is done. */
+  private chunk: Buffer | null = null
 
   constructor(
     socket: Socket,
@@ -33,6 +35,7 @@ export class TcpConn extends LaneState implements FrameSink, Lane {
     this.onData = (chunk: Buffer) => this.onRead(chunk.length, chunk)
     this.onRead = (n: number, buf: Buffer) => {
       this.router.setNow(Date.now())
+      this.chunk = buf
       this.framer.push(buf, this, n)
       this.router.readDone(this, n)
     }
@@ -48,6 +51,9 @@ export class TcpConn extends LaneState implements FrameSink, Lane {
 
   onFrame(buf: Buffer, start: number, end: number, origLen: number): void {
     this.router.route(this, buf, start, end, origLen)
+    // The router copies messages when the read is done; a frame assembled in the framer's carry (it
+    // straddled reads) can be overwritten before that, by the next frame's start in the same read.
+    if (buf !== this.chunk) this.router.sourcesDone()
   }
 }
 

@@ -134,6 +134,7 @@ export class UdpListener extends LaneState implements Lane {
       this.onDatagram(buf, p, p + n)
       p += n
     }
+    this.router.sourcesDone()
   }
 
   private peer(address: string, port: number): void {

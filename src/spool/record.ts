@@ -18,14 +18,14 @@
 // - Records never span segments; a segment is only appended to, by one writer, and deleted whole once
 //   the journal has committed past its last record.
 
-import { crc32Range } from './crc32.js'
+import { copyRanges, crc32Range, sealRecords } from './native.js'
 
 const kSP = 0x20
 const kLF = 0x0a
 const kCR = 0x0d
 const kBS = 0x5c
 const kDash = 0x2d
-const kHex = Buffer.from('0123456789abcdef')
+const kNone = Buffer.alloc(0)
 
 /** Upper bound of the header: crc, ms, fixed separators, origlen; plus the connection prefix. */
 export const kRecordOverhead = 9 + 16 + 1 + 11 + 1
@@ -39,9 +39,15 @@ export function connPrefix(transport: string, peer: string): Buffer {
   return Buffer.from(`${transport} ${peer} `, 'latin1')
 }
 
+/** Message copies an encoder holds before it does them in one native call. */
+const kMaxCopies = 4096
+
 /**
  * Writes records. Keeps, per source buffer, where the next byte needing an escape lies, so a chunk of
  * many frames is scanned once by native indexOf instead of once per frame (or byte by byte in JS).
+ *
+ * encodeUnsealed leaves two things for later, each done for many records in one native call: the
+ * message bytes (copied by finishCopies) and the checksum (written by sealRecords, after the copies).
  */
 export class RecordEncoder {
   private src: Buffer | null = null
@@ -49,8 +55,13 @@ export class RecordEncoder {
   private nextBs = -1
   private nextLf = -1
   private nextCr = -1
+  /** Copies not done yet: (dstOff, srcStart, srcEnd) triples, all from copySrc to copyDst. */
+  private readonly copies = new Int32Array(3 * kMaxCopies)
+  private nCopies = 0
+  private copySrc: Buffer = kNone
+  private copyDst: Buffer = kNone
 
-  /** Encodes one record at out[off]; returns the offset after its LF. `out` must have room. */
+  /** Encodes one record at out[off], checksum included; returns the offset after its LF. `out` must have room. */
   encode(
     out: Buffer,
     off: number,
@@ -61,7 +72,29 @@ export class RecordEncoder {
     end: number,
     origLen: number,
   ): number {
-    const crcAt = off
+    const after = this.encodeUnsealed(out, off, now, prefix, src, start, end, origLen)
+    this.finishCopies()
+    sealRecords(out, off, after)
+    return after
+  }
+
+  /**
+   * Encodes one record at out[off], all but its message bytes and its checksum; returns the offset
+   * after its LF. Until finishCopies() runs, src[start, end) must not change; before out's records
+   * leave, finishCopies() and then sealRecords() must run over them (the spool writer does both before a
+   * write, the router before it posts a memory batch).
+   */
+  encodeUnsealed(
+    out: Buffer,
+    off: number,
+    now: Buffer,
+    prefix: Buffer,
+    src: Buffer,
+    start: number,
+    end: number,
+    origLen: number,
+  ): number {
+    out[off + 8] = kSP
     off += 9
     // set() of a whole buffer takes no view: Buffer.copy would allocate one per call on Node 20.
     out.set(now, off)
@@ -72,12 +105,31 @@ export class RecordEncoder {
     if (origLen > 0) off += out.write(String(origLen), off, 'latin1')
     else out[off++] = kDash
     out[off++] = kSP
-    if (this.needsEscape(src, start, end)) off = escapeInto(out, off, src, start, end)
-    else off += src.copy(out, off, start, end)
-    writeHex32(out, crcAt, crc32Range(out, crcAt + 9, off))
-    out[crcAt + 8] = kSP
+    if (this.needsEscape(src, start, end)) {
+      off = escapeInto(out, off, src, start, end)
+    } else {
+      if (src !== this.copySrc || out !== this.copyDst || this.nCopies === kMaxCopies) {
+        this.finishCopies()
+        this.copySrc = src
+        this.copyDst = out
+      }
+      const i = 3 * this.nCopies++
+      this.copies[i] = off
+      this.copies[i + 1] = start
+      this.copies[i + 2] = end
+      off += end - start
+    }
     out[off++] = kLF
     return off
+  }
+
+  /** Does the message copies encodeUnsealed left: after it, the sources may change. */
+  finishCopies(): void {
+    if (this.nCopies === 0) return
+    copyRanges(this.copySrc, this.copyDst, this.copies, this.nCopies)
+    this.nCopies = 0
+    // Not kept: a buffer no longer encoded from (a closed connection's carry) is not held alive here.
+    this.copySrc = this.copyDst = kNone
   }
 
   private needsEscape(src: Buffer, start: number, end: number): boolean {
@@ -116,13 +168,6 @@ function escapeInto(out: Buffer, off: number, src: Buffer, start: number, end: n
     }
   }
   return off
-}
-
-function writeHex32(out: Buffer, at: number, v: number): void {
-  for (let i = 7; i >= 0; i--) {
-    out[at + i] = kHex[v & 15]!
-    v >>>= 4
-  }
 }
 
 function hexVal(b: number): number {

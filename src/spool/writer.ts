@@ -14,6 +14,7 @@
 import { close, closeSync, open, writev } from 'node:fs'
 import fastq, { type queue } from 'fastq'
 import { logEvent } from '../log.js'
+import { sealRecords } from './native.js'
 import { segmentPath } from './segment.js'
 
 const kBufferBytes = 256 * 1024
@@ -36,9 +37,11 @@ export class SpoolWriter {
   /** Segment the next record goes to, and its offset there, counting bytes not yet written. */
   seg: number
   off = 0
-  /** Pending buffer: callers encode records at buf[len] after `reserve`. */
+  /** Pending buffer: callers encode records at buf[len] after `reserve`, sealed or not (flush seals). */
   buf: Buffer
   len = 0
+  /** Called before pending records are sealed: whoever encodes into `buf` finishes what it left. */
+  beforeSeal: () => void = noop
   /** Called after each completed write with the end of what is on disk. */
   onWritten: (seg: number, off: number) => void = noop
   bytesWritten = 0
@@ -135,9 +138,11 @@ export class SpoolWriter {
     if (this.q.idle()) this.flush()
   }
 
-  /** Hands the pending bytes to the write queue. */
+  /** Seals the pending records (their checksums: one native call for the buffer) and queues them. */
   flush(): void {
     if (this.len === 0) return
+    this.beforeSeal()
+    sealRecords(this.buf, 0, this.len)
     const buf = this.buf.subarray(0, this.len)
     const t = this.queued
     if (t !== null && t.seg === this.seg && t.bufs.length < kMaxBuffersPerWrite) {

@@ -1,4 +1,5 @@
 import test from 'ava'
+import { sealRecords } from '../../src/spool/native.js'
 import {
   connPrefix,
   maxRecordBytes,
@@ -100,4 +101,43 @@ test('a flipped byte is caught by the checksum; a torn or foreign line is reject
   t.is(r.error, RecordError.header)
   const torn = buf.subarray(0, 12)
   t.false(r.read(torn, 0, torn.length))
+})
+
+test('records encoded unsealed into a dirty buffer, then copied and sealed in one call each, equal records encoded one by one', (t) => {
+  const enc = new RecordEncoder()
+  const prefix = connPrefix('udp', '[::1]:514')
+  const now = Buffer.from('1763904364123')
+  // Escapes, a cut message, a long one (folded, not tabled), an empty one.
+  const msgs = ['<13>a', 'back\\slash\nand\rCR', 'x'.repeat(5000), '', '<14>1 - h app - - - é'].map((m) =>
+    Buffer.from(m),
+  )
+  const size = msgs.reduce((n, m) => n + maxRecordBytes(prefix.length, m.length), 0)
+  // The bytes a checksum goes into start out as LFs: sealing must not take them for record ends.
+  const out = Buffer.alloc(size, 0x0a)
+  let off = 0
+  for (const [i, m] of msgs.entries())
+    off = enc.encodeUnsealed(out, off, now, prefix, m, 0, m.length, i === 2 ? 9000 : 0)
+  enc.finishCopies() // the messages' bytes: copied in one call, before the checksums
+  t.is(sealRecords(out, 0, off), msgs.length)
+  const one = new RecordEncoder()
+  const want = Buffer.alloc(size)
+  let w = 0
+  for (const [i, m] of msgs.entries())
+    w = one.encode(want, w, now, prefix, m, 0, m.length, i === 2 ? 9000 : 0)
+  t.deepEqual(out.subarray(0, off), want.subarray(0, w))
+  t.true(readAll(out.subarray(0, off)).every((r) => r.ok))
+  // Sealing again changes nothing.
+  t.is(sealRecords(out, 0, off), msgs.length)
+  t.deepEqual(out.subarray(0, off), want.subarray(0, w))
+})
+
+test('sealing a range that does not end in a whole record throws instead of writing a checksum', (t) => {
+  const buf = encode([Buffer.from('<13>one'), Buffer.from('<13>two')])
+  const copy = Buffer.from(buf)
+  t.throws(() => sealRecords(buf, 0, buf.length - 1), { instanceOf: RangeError, message: /whole record/ })
+  t.throws(() => sealRecords(buf, 0, buf.length + 1), { instanceOf: RangeError })
+  t.throws(() => sealRecords(buf, 3, 2), { instanceOf: RangeError })
+  t.is(sealRecords(buf, 0, 0), 0)
+  // The first record was whole: it was sealed (with the same checksum) before the second was refused.
+  t.deepEqual(buf, copy)
 })
