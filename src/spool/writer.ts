@@ -58,7 +58,9 @@ export class SpoolWriter {
   }
   private appended = 0
   private onDisk = 0
-  private readonly segBytes = new Map<number, number>()
+  private readonly segBytes = new Map<number, { bytes: number }>()
+  /** The current segment's entry in segBytes: a commit adds to it, no lookup per record. */
+  private cur = { bytes: 0 }
   private fd = -1
   private fdSeg = -1
   private needOpen = true
@@ -92,6 +94,8 @@ export class SpoolWriter {
       // Segments are created by their first record, so an idle spool directory holds no files.
       this.needOpen = false
       this.push({ kind: 'open', seg: this.seg })
+      this.cur = this.segBytes.get(this.seg) ?? { bytes: 0 }
+      this.segBytes.set(this.seg, this.cur)
     }
     if (this.len + bytes > this.buf.length) {
       this.flush()
@@ -105,14 +109,14 @@ export class SpoolWriter {
     this.appended += n
     this.off += n
     this.len = end
-    this.segBytes.set(this.seg, (this.segBytes.get(this.seg) ?? 0) + n)
+    this.cur.bytes += n
     this.onDisk += n
     this.backlog += n
   }
 
   /** A segment left by an earlier run, still to be replayed: it counts against spool.maxBytes. */
   adopt(seg: number, bytes: number): void {
-    this.segBytes.set(seg, bytes)
+    this.segBytes.set(seg, { bytes })
     this.onDisk += bytes
   }
 
@@ -121,9 +125,9 @@ export class SpoolWriter {
    * by the journal worker, and the backlog is what remains from (seg, off) on.
    */
   releasedTo(seg: number, off: number): void {
-    for (const [s, bytes] of this.segBytes) {
+    for (const [s, entry] of this.segBytes) {
       if (s < seg) {
-        this.onDisk -= bytes
+        this.onDisk -= entry.bytes
         this.segBytes.delete(s)
       }
     }
