@@ -2,8 +2,11 @@
 // same load: syslog-ng's loggen (../shared/peers/load.sh), N messages of 200 bytes over C TCP connections,
 // and a UDP run. Targets: rsyslog imtcp -> file, syslog-ng network() -> file, syslog-ng -> SQLite sql(),
 // and Spillway (default config). Per run, one JSON line:
-//   acceptSecs   seconds to hand over all messages: load.sh's wall time, start to exit (loggen's own
-//                time= is quantised to 0.5 s on this build, printed as loggenSecs); the same for every target
+//   acceptSecs   seconds to hand over all messages, the same measure for every target. loggen: load.sh's
+//                wall time, start to exit (loggen's own time= is quantised to 0.5 s on this build, printed
+//                as loggenSecs). loadgen: its own time from the first connect until the server has read
+//                everything and closed every connection (hrtime; the wall time would add ~0.1 s of Node
+//                start-up and message building to both sides of the ratio).
 //   diskSecs     from the load's start until all N are on disk (lines in the file) or in the journal (rows)
 //   cpuSecs      the server's user+system CPU seconds (all threads), rssMB its peak RSS (VmHWM)
 //   loopP99ms    Spillway only: the socket thread's event-loop delay p99
@@ -272,6 +275,7 @@ async function one(t: Target, conns: number, msgs: number, udp: boolean): Promis
         lastChange = performance.now()
       }
     }
+    const acceptSecs = !udp && values.generator === 'loadgen' ? l.secs : l.wallSecs
     const diskSecs = n >= msgs ? (performance.now() - t0) / 1000 : (lastChange - t0) / 1000
     const cpu = cpuSeconds(srv.pid)
     const rss = peakRssMB(srv.pid)
@@ -283,8 +287,8 @@ async function one(t: Target, conns: number, msgs: number, udp: boolean): Promis
       transport: udp ? 'udp' : 'tcp',
       conns,
       msgs,
-      acceptSecs: round(l.wallSecs),
-      acceptRate: Math.round(msgs / l.wallSecs),
+      acceptSecs: round(acceptSecs),
+      acceptRate: Math.round(msgs / acceptSecs),
       loggenSecs: l.secs,
       diskSecs: round(diskSecs),
       onDisk: n,
