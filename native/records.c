@@ -31,7 +31,11 @@
 #endif
 
 static uint32_t table[8][256];
+#ifdef HAVE_PCLMUL_PATH
 static int use_pclmul;
+#else
+#define use_pclmul 0
+#endif
 
 static void init_tables(void) {
 #ifdef HAVE_PCLMUL_PATH
