@@ -6,6 +6,7 @@ export const ErrorCodes = {
   spoolDir: 'SPW_ERR_SPOOL_DIR',
   journal: 'SPW_ERR_JOURNAL',
   listen: 'SPW_ERR_LISTEN',
+  native: 'SPW_ERR_NATIVE',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -5,13 +5,13 @@
 // like a TCP frame.
 
 import { lookup } from 'node:dns/promises'
-import { createRequire } from 'node:module'
 import type { BlockList } from 'node:net'
 import { type Lane, LaneState, type Router } from '../buffer/router.js'
 import type { ListenerConfig } from '../config/load.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
+import { loadNative } from '../native.js'
 import { connPrefix } from '../spool/record.js'
 import { formatPeer } from './conn.js'
 import { allowed, allowList, type ConnectionGate, RefusalReason } from './gate.js'
@@ -29,7 +29,7 @@ interface NativeReceiver {
   close(handle: unknown): void
 }
 
-const native = createRequire(import.meta.url)('../../../build/Release/udp_receiver.node') as NativeReceiver
+const native = loadNative<NativeReceiver>('udp_receiver')
 
 /** Bytes before the address in each batch entry: u32 length, u16 port, u8 address length. */
 const kEntryHeader = 7

@@ -4,7 +4,7 @@
 // hundred bytes at a time. In JavaScript (slicing by 8) that cost ~165 ns a 190-byte record; zlib.crc32
 // costs more, in the subarray it needs per call. These functions take a buffer and offsets: no views.
 
-import { createRequire } from 'node:module'
+import { loadNative } from '../native.js'
 
 interface NativeRecords {
   seal(buf: Buffer, from: number, to: number): number
@@ -12,7 +12,7 @@ interface NativeRecords {
   crc32(buf: Buffer, start: number, end: number): number
 }
 
-const native = createRequire(import.meta.url)('../../../build/Release/records.node') as NativeRecords
+const native = loadNative<NativeRecords>('records')
 
 /** CRC-32 of b[start, end), as zlib.crc32 computes it. */
 export function crc32Range(b: Buffer, start: number, end: number): number {
