@@ -211,12 +211,12 @@ export class Router {
   }
 
   /**
-   * A connection's read of n bytes has been routed (and its buffer may change: sourcesDone()). libuv hands every ready connection its reads in one
-   * poll phase, and keeps reading a connection while it has data (up to 32 reads): under a burst from
-   * many connections one turn could route megabytes, and timers, accepts and the metrics endpoint would
-   * wait for all of it. Past kTurnBytes in a turn, each connection that reads is paused and queued to
-   * read again in a later turn; its data waits in the kernel, which is where a burst belongs while this
-   * thread is busy.
+   * A connection's read of n bytes has been routed, and its buffer may change (sourcesDone). libuv
+   * hands every ready connection its reads in one poll phase, and keeps reading a connection while it
+   * has data (up to 32 reads): under a burst from many connections one turn could route megabytes, and
+   * timers, accepts and the metrics endpoint would wait for all of it. Past kTurnBytes in a turn, each
+   * connection that reads is paused and queued to read again in a later turn; its data waits in the
+   * kernel, which is where a burst belongs while this thread is busy.
    */
   readDone(lane: Lane, n: number): void {
     this.sourcesDone()

@@ -61,7 +61,7 @@ export class RecordEncoder {
   private copySrc: Buffer = kNone
   private copyDst: Buffer = kNone
 
-  /** Encodes one record at out[off], checksum included; returns the offset after its LF. `out` must have room. */
+  /** Encodes one whole record at out[off], checksum included; returns the offset after its LF. */
   encode(
     out: Buffer,
     off: number,
