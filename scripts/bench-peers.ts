@@ -11,8 +11,7 @@
 //   cpuSecs      the server's user+system CPU seconds (all threads), rssMB its peak RSS (VmHWM)
 //   loopP99ms    Spillway only: the socket thread's event-loop delay p99
 // Then a table of medians with Spillway's ratio to each peer, and a SQLite ceiling for the journal's own
-// schema: one thread, prepared statements (eight rows each, as the worker), 10,000-row transactions, no
-// sockets.
+// schema: one thread, prepared statements, 10,000-row transactions, no sockets.
 //
 //   npm run bench:peers -- [--messages 1000000] [--conns 1,10,100] [--runs 3] [--udp 200000]
 //     [--generator loggen|loadgen] [--targets rsyslog,syslog-ng,syslog-ng-sql,spillway] [--fts-reader] [--peers ../shared/peers]
