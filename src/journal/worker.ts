@@ -22,7 +22,6 @@ import { kChunkBytes, SpoolReader } from '../spool/reader.js'
 import { listSegments, segmentPath } from '../spool/segment.js'
 import { RecordDecoder } from './decode.js'
 import { FullTextIndexer } from './fts.js'
-import { RowInserter } from './insert.js'
 import { lowerThreadPriority } from './nice.js'
 import { PackedRows } from './packed-rows.js'
 import type { ParsedMessage } from './parse.js'
@@ -70,8 +69,10 @@ const indexer = opts.fullText ? new FullTextIndexer(db) : null
 const pruner = new Pruner(db, opts.retention)
 const senders = new SenderTally(db)
 
-// Every transaction that adds rows starts with inserter.discard() and flushes before it commits.
-const inserter = new RowInserter(db)
+const insert = db.prepare(
+  `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
+     transport, orig_len, parse_error, edge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+)
 const setCursor = db.prepare('UPDATE spool_cursor SET segment = ?, offset = ? WHERE id = 1')
 const upsertStat = db.prepare(
   `INSERT INTO stats (name, value, updated_at) VALUES (?, ?, ?)
@@ -295,7 +296,7 @@ type MessageFields = Omit<ParsedMessage, 'reset'>
 function insertRow(r: RecordFields, p: MessageFields): void {
   lastReceivedAt = r.receivedAt
   senders.add(p.host, r.peer, r.receivedAt, p.severity)
-  inserter.add(
+  insert.run(
     r.receivedAt,
     p.ts,
     p.facility,
@@ -327,12 +328,10 @@ function setAside(seg: number, off: number, bytes: Buffer, reason: string): void
 }
 
 const commitBatchesTx = db.transaction((count: number) => {
-  inserter.discard()
   for (let i = 0; i < count; i++) {
     const b = batches[i]!
     insertRecords(b.buf, 0, b.buf.length, Number.POSITIVE_INFINITY, -1, 0)
   }
-  inserter.flush()
   senders.flush()
 })
 
@@ -378,7 +377,6 @@ let lastStall = -1
 let stalledAt = -1
 
 const commitRemotesTx = db.transaction((count: number): number => {
-  inserter.discard()
   let seq = streamSeq
   stalledAt = -1
   for (let i = 0; i < count; i++) {
@@ -421,7 +419,6 @@ const commitRemotesTx = db.transaction((count: number): number => {
     insertRecords(r.buf, from, r.buf.length, Number.POSITIVE_INFINITY, -1, 0)
   }
   rowEdge = null
-  inserter.flush()
   if (seq > streamSeq) putConsumeCursor.run(opts.consume!.stream, opts.consume!.durable, seq)
   senders.flush()
   return seq
@@ -454,9 +451,7 @@ function commitRemotes(): void {
 }
 
 const replayTx = db.transaction((chunk: Buffer, seg: number, off: number): number => {
-  inserter.discard()
   const end = insertRecords(chunk, 0, chunk.length, opts.batchRows, seg, off)
-  inserter.flush()
   senders.flush()
   if (end > 0) setCursor.run(seg, off + end)
   return end
@@ -563,9 +558,7 @@ function afterRows(buf: Buffer, max: number): number {
 
 const commitAheadTx = db.transaction((a: Ahead, d: FromDecoder) => {
   const r = new PackedRows(Buffer.from(d.text, 0, d.textLen), new Float64Array(d.nums), d.count, d.ascii)
-  inserter.discard()
   for (let i = 0; i < r.count; i++) insertRow(r.at(i), r)
-  inserter.flush()
   rows.journaled += r.count
   rows.parseErrors += d.parseErrors
   rows.invalidUtf8 += d.invalidUtf8
