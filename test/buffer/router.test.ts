@@ -3,6 +3,7 @@ import { type Bounds, LaneState, Router } from '../../src/buffer/router.js'
 import { Counters } from '../../src/metrics/counters.js'
 import { connPrefix } from '../../src/spool/record.js'
 import { SpoolWriter } from '../../src/spool/writer.js'
+import { Batches } from '../helpers/batches.js'
 import { tempDir } from '../helpers/server.js'
 
 /** A connection as the router sees it, recording whether its socket would be read. */
@@ -14,18 +15,6 @@ class TestLane extends LaneState {
   }
   resumeReading(): void {
     this.reading = true
-  }
-}
-
-/** Where memory batches go: copies of what was posted (the journal worker's side is out of scope). */
-class Batches {
-  readonly posted: Buffer[] = []
-  batchBuffer(): Buffer {
-    return Buffer.allocUnsafe(256 * 1024)
-  }
-  postBatch(_id: number, buf: Buffer, len: number): Buffer {
-    this.posted.push(Buffer.from(buf.subarray(0, len)))
-    return buf
   }
 }
 

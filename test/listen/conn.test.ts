@@ -8,23 +8,13 @@ import { Counters } from '../../src/metrics/counters.js'
 import { RecordReader } from '../../src/spool/record.js'
 import { listSegments, segmentPath } from '../../src/spool/segment.js'
 import { SpoolWriter } from '../../src/spool/writer.js'
+import { Batches } from '../helpers/batches.js'
 import { tempDir } from '../helpers/server.js'
 
 // A connection's reads go through the framer into records whose message bytes are copied when the read
 // is done, not frame by frame (spool/record.ts). These tests read the way the listener does: into one
 // reused buffer, overwritten after every read as the next connection's read would, with frames that
 // straddle reads (framed in the connection's carry) followed in the same read by the next frame's start.
-
-class Batches {
-  readonly posted: Buffer[] = []
-  batchBuffer(): Buffer {
-    return Buffer.allocUnsafe(256 * 1024)
-  }
-  postBatch(_id: number, buf: Buffer, len: number): Buffer {
-    this.posted.push(Buffer.from(buf.subarray(0, len)))
-    return buf
-  }
-}
 
 function messagesOf(buf: Buffer): string[] {
   const r = new RecordReader()
