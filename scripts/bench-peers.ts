@@ -1,7 +1,8 @@
 // Spillway against the servers people would otherwise run, one after another in the same run, with the
 // same load: syslog-ng's loggen (../shared/peers/load.sh), N messages of 200 bytes over C TCP connections,
 // and a UDP run. Targets: rsyslog imtcp -> file, syslog-ng network() -> file, syslog-ng -> SQLite sql(),
-// and Spillway (default config). Per run, one JSON line:
+// and Spillway (default config); "null" (scripts/null-server.ts, reads and counts) shows the generator's
+// own ceiling and is not in the default targets. Per run, one JSON line:
 //   acceptSecs   seconds to hand over all messages, the same measure for every target. loggen: load.sh's
 //                wall time, start to exit (loggen's own time= is quantised to 0.5 s on this build, printed
 //                as loggenSecs). loadgen: its own time from the first connect until the server has read
@@ -14,7 +15,8 @@
 // schema: one thread, prepared statements, 10,000-row transactions, no sockets.
 //
 //   npm run bench:peers -- [--messages 1000000] [--conns 1,10,100] [--runs 3] [--udp 200000]
-//     [--generator loggen|loadgen] [--targets rsyslog,syslog-ng,syslog-ng-sql,spillway] [--fts-reader] [--peers ../shared/peers]
+//     [--generator loggen|loadgen] [--targets rsyslog,syslog-ng,syslog-ng-sql,spillway,null] [--fts-reader]
+//     [--peers ../shared/peers]
 //     [--ceiling-rows 1000000 (0: skip)] [--compare DIR]
 // --compare DIR adds a target "spillway-b": the build in DIR (a worktree of another commit, built), run
 // interleaved with this one, for before/after figures from one run.
@@ -50,8 +52,9 @@ const { values } = parseArgs({
     'ceiling-rows': { type: 'string', default: '1000000' },
     compare: { type: 'string' },
     /**
-     * The TCP load's generator: loggen (the issue's yardstick), or loadgen (scripts/loadgen.ts), which
-     * sends ~1.3 M msgs/s here against loggen's ~1 M, to see past loggen's ceiling. UDP is always loggen.
+     * The TCP load's generator: loggen (the issue's yardstick), or loadgen (scripts/loadgen.ts). Against
+     * the null target, loggen sends 1 M messages over 10 or 100 connections at ~1.7 M msgs/s, rsyslog's
+     * own pace here, and loadgen at 10-16 M msgs/s. UDP is always loggen.
      */
     generator: { type: 'string', default: 'loggen' },
   },
@@ -132,11 +135,40 @@ const spillwayAt = (name: string, main: string): Target => ({
 })
 const spillway = spillwayAt('spillway', kMain)
 
+/** scripts/null-server.ts: reads and counts, writes one LF per message. The generator's own ceiling. */
+const nullTarget: Target = {
+  name: 'null',
+  async start(port, dir) {
+    const out = join(dir, 'null.log')
+    const script = new URL('./null-server.js', import.meta.url).pathname
+    const proc = spawn(process.execPath, [script, '--port', String(port), '--out', out], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    await new Promise<void>((ok, fail) => {
+      proc.stderr!.on('data', (b: Buffer) => {
+        if (b.toString().includes('listening')) ok()
+      })
+      proc.on('exit', (c) => fail(new Error(`null-server exited ${c}`)))
+    })
+    const exited = new Promise<void>((r) => proc.on('exit', () => r()))
+    return {
+      pid: proc.pid!,
+      output: out,
+      stop: async () => {
+        proc.kill('SIGTERM')
+        await exited
+        return ''
+      },
+    }
+  },
+}
+
 const all: Target[] = [
   peer('rsyslog', 'rsyslog.sh', 'start', 'rs', 'messages.log', 'rsyslogd.pid'),
   peer('syslog-ng', 'syslog-ng.sh', 'start', 'ng', 'messages.log', 'syslog-ng.pid'),
   peer('syslog-ng-sql', 'syslog-ng.sh', 'start-sqlite', 'ngs', 'journal.db', 'syslog-ng.pid'),
   spillway,
+  nullTarget,
 ]
 if (values.compare !== undefined) {
   all.push(spillwayAt('spillway-b', resolve(values.compare, 'dist/src/cli/main.js')))
