@@ -33,8 +33,6 @@
 static uint32_t table[8][256];
 #ifdef HAVE_PCLMUL_PATH
 static int use_pclmul;
-#else
-#define use_pclmul 0
 #endif
 
 static void init_tables(void) {
@@ -198,9 +196,6 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "copyRanges", f);
   napi_create_function(env, "crc32", NAPI_AUTO_LENGTH, Crc32, NULL, &f);
   napi_set_named_property(env, exports, "crc32", f);
-  napi_value flag;
-  napi_get_boolean(env, use_pclmul != 0, &flag);
-  napi_set_named_property(env, exports, "pclmul", flag);
   return exports;
 }
 
