@@ -2,7 +2,8 @@
 // over C TCP connections (and one UDP run), and reports per run one JSON line:
 //   accept  messages/s the server read (first connect until it had read and closed every connection)
 //   journal rows/s until the journal held all N, and the seconds that took from the first connect
-//   cpu     server CPU seconds (user+system), rss peak RSS, p99 the socket thread's event-loop delay p99
+//   cpu     server CPU seconds (user+system), rss peak RSS, p99 the socket thread's event-loop delay p99,
+//           own p99 the same less its waits for a CPU (src/metrics/loop.ts)
 // then a table of medians. Run:  npm run bench -- [--messages 1000000] [--conns 1,10,100] [--runs 3]
 //   [--threshold BYTES] [--octet] [--udp N] [--config '{"journal":{"fullText":false}}']
 // With --same-server, each connection count runs `runs` times against one server, and the RSS after
@@ -50,6 +51,8 @@ interface Result {
   cpuSecs: number
   peakRssMB: number
   p99ms: number
+  /** The same less the socket thread's waits for a CPU (src/metrics/loop.ts). */
+  ownP99ms: number
 }
 
 async function startServer(
@@ -122,7 +125,7 @@ async function one(transport: 'tcp' | 'udp', conns: number, msgs: number): Promi
     const exited = new Promise((r) => srv.proc.on('exit', r))
     srv.proc.kill('SIGTERM')
     await exited
-    const stopped = /peakRssMB=(\d+) loopDelayP99ms=([\d.]+)/.exec(srv.err())
+    const stopped = /peakRssMB=(\d+) loopDelayP99ms=([\d.]+) loopDelayOwnP99ms=([\d.]+)/.exec(srv.err())
     return {
       bench: 'ingest',
       transport: values.octet && transport === 'tcp' ? 'tcp-octet' : transport,
@@ -136,6 +139,7 @@ async function one(transport: 'tcp' | 'udp', conns: number, msgs: number): Promi
       cpuSecs: round(cpu),
       peakRssMB: Number(stopped?.[1] ?? 0),
       p99ms: Number(stopped?.[2] ?? 0),
+      ownP99ms: Number(stopped?.[3] ?? 0),
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -204,6 +208,7 @@ const rows = all.map((rs) => {
     m('cpuSecs').toFixed(2),
     `${m('peakRssMB')}`,
     m('p99ms').toFixed(1),
+    m('ownP99ms').toFixed(1),
   ]
 })
 const head = [
@@ -217,6 +222,7 @@ const head = [
   'cpu s',
   'RSS MB',
   'loop p99 ms',
+  'own p99 ms',
 ]
 process.stdout.write(`\nmedians of ${runs} run(s), ${size}-byte messages, node ${process.version}\n`)
 process.stdout.write(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|\n`)

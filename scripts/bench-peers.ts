@@ -10,7 +10,8 @@
 //                start-up and message building to both sides of the ratio).
 //   diskSecs     from the load's start until all N are on disk (lines in the file) or in the journal (rows)
 //   cpuSecs      the server's user+system CPU seconds (all threads), rssMB its peak RSS (VmHWM)
-//   loopP99ms    Spillway only: the socket thread's event-loop delay p99
+//   loopP99ms    Spillway only: the socket thread's event-loop delay p99; loopOwnP99ms the same less
+//                its waits for a CPU (src/metrics/loop.ts), cpuWaitMs the sum of those waits
 // Then a table of medians with Spillway's ratio to each peer, and a SQLite ceiling for the journal's own
 // schema: one thread, prepared statements, 10,000-row transactions, no sockets.
 //
@@ -276,6 +277,8 @@ interface Result {
   cpuSecs: number
   rssMB: number
   loopP99ms: number | null
+  loopOwnP99ms: number | null
+  cpuWaitMs: number | null
   loggen: string
 }
 
@@ -314,6 +317,8 @@ async function one(t: Target, conns: number, msgs: number, udp: boolean): Promis
     reader?.kill()
     const err = await srv.stop()
     const p99 = /loopDelayP99ms=([\d.]+)/.exec(err)
+    const own = /loopDelayOwnP99ms=([\d.]+)/.exec(err)
+    const wait = /cpuWaitMs=(\d+)/.exec(err)
     return {
       target: t.name,
       transport: udp ? 'udp' : 'tcp',
@@ -327,6 +332,8 @@ async function one(t: Target, conns: number, msgs: number, udp: boolean): Promis
       cpuSecs: round(cpu),
       rssMB: rss,
       loopP99ms: p99 ? Number(p99[1]) : null,
+      loopOwnP99ms: own ? Number(own[1]) : null,
+      cpuWaitMs: wait ? Number(wait[1]) : null,
       loggen: l.line,
     }
   } finally {
@@ -370,6 +377,8 @@ const head = [
   'cpu s',
   'RSS MB',
   'loop p99 ms',
+  'own p99 ms',
+  'cpu wait ms',
   'spillway accept time ÷ this',
   'spillway on-disk time ÷ this',
 ]
@@ -393,6 +402,8 @@ for (const [conns, udp] of plan) {
       med(t.name, 'cpuSecs').toFixed(2),
       String(med(t.name, 'rssMB')),
       t.name.startsWith('spillway') ? String(med(t.name, 'loopP99ms')) : '',
+      t.name.startsWith('spillway') ? String(med(t.name, 'loopOwnP99ms')) : '',
+      t.name.startsWith('spillway') ? String(med(t.name, 'cpuWaitMs')) : '',
       sw ? (med('spillway', 'acceptSecs') / med(t.name, 'acceptSecs')).toFixed(2) : '',
       sw ? (med('spillway', 'diskSecs') / med(t.name, 'diskSecs')).toFixed(2) : '',
     ]

@@ -4,7 +4,6 @@
 // publishing to NATS only in the forward worker (forward/worker.ts).
 
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Router } from './buffer/router.js'
 import type { Config } from './config/load.js'
 import { ErrorCodes, SpillwayError } from './errors.js'
@@ -19,12 +18,11 @@ import { logEvent } from './log.js'
 import { Counters } from './metrics/counters.js'
 import { MetricsServer } from './metrics/http.js'
 import { udpRcvbufErrors, udpSocketDrops } from './metrics/kernel.js'
+import { LoopMonitor } from './metrics/loop.js'
 import { listSegments, segmentPath } from './spool/segment.js'
 import { SpoolWriter } from './spool/writer.js'
 
 const kStatsIntervalMs = 2000
-// The delay histogram records whole timer intervals; the delay is what exceeds the resolution.
-const kLoopResolutionMs = 5
 
 export interface Bound {
   transport: 'tcp' | 'udp' | 'tls'
@@ -48,7 +46,7 @@ export class Server {
   private listeners: (TcpListener | UdpListener)[] = []
   private statsTimer: NodeJS.Timeout | null = null
   private metrics: MetricsServer | null = null
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: kLoopResolutionMs })
+  private readonly loop = new LoopMonitor()
   private stopping: Promise<void> | null = null
 
   constructor(config: Config) {
@@ -58,7 +56,7 @@ export class Server {
 
   async start(): Promise<void> {
     const cfg = this.config
-    this.loopDelay.enable()
+    this.loop.start()
     checkSpoolDir(cfg.spool.dir) // fails loudly, before anything is accepted, if spool.dir is unusable
     const forwarding = cfg.forward.nats.servers.length > 0
     // The journal must not delete what the forwarder has not published: it keeps segments from here on.
@@ -205,6 +203,7 @@ export class Server {
 
   stats(): Record<string, number> {
     const mem = process.memoryUsage()
+    const loop = this.loop.read()
     return {
       ...this.forwardStats(),
       ...this.counters.snapshot(),
@@ -226,8 +225,12 @@ export class Server {
         udpSocketDrops(this.bound.filter((b) => b.transport === 'udp').map((b) => b.port)) ?? -1,
       udp_rcvbuf_errors_system_total: udpRcvbufErrors() ?? -1,
       memory_buffered_bytes: this.router?.memTotal ?? 0,
-      event_loop_delay_p99_ms: Math.max(0, this.loopDelay.percentile(99) / 1e6 - kLoopResolutionMs),
-      event_loop_delay_max_ms: Math.max(0, this.loopDelay.max / 1e6 - kLoopResolutionMs),
+      event_loop_delay_p99_ms: loop.p99Ms,
+      event_loop_delay_max_ms: loop.maxMs,
+      event_loop_delay_own_p99_ms: loop.ownP99Ms,
+      event_loop_delay_own_max_ms: loop.ownMaxMs,
+      // Linux only: elsewhere the key is absent.
+      ...(loop.cpuWaitMs < 0 ? {} : { socket_thread_cpu_wait_seconds_total: loop.cpuWaitMs / 1000 }),
     }
   }
 
@@ -280,7 +283,7 @@ export class Server {
       this.journal.postStats(this.stats())
       await this.journal.stop()
     }
-    this.loopDelay.disable()
+    this.loop.stop()
     const s = this.stats()
     logEvent('stopped', {
       received: s.received_tcp_total! + s.received_udp_total!,
@@ -290,6 +293,8 @@ export class Server {
       partialDropped: s.partial_frames_dropped_at_stop_total,
       peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
       loopDelayP99ms: s.event_loop_delay_p99_ms!.toFixed(2),
+      loopDelayOwnP99ms: s.event_loop_delay_own_p99_ms!.toFixed(2),
+      cpuWaitMs: Math.round((s.socket_thread_cpu_wait_seconds_total ?? -0.001) * 1000),
     })
   }
 }

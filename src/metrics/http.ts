@@ -76,6 +76,11 @@ const kCounters: Def[] = [
     'Publishes to the log that failed and were retried.',
     (s) => ({ '': s.forward_publish_errors_total! }),
   ],
+  [
+    'spillway_socket_thread_cpu_wait_seconds_total',
+    'Time the socket thread was ready to run while the kernel ran other threads (Linux only).',
+    (s) => ({ '': s.socket_thread_cpu_wait_seconds_total! }),
+  ],
 ]
 const kGauges: Def[] = [
   [
@@ -110,6 +115,11 @@ const kGauges: Def[] = [
     'spillway_event_loop_delay_p99_seconds',
     'Socket thread event-loop delay, p99.',
     (s) => ({ '': s.event_loop_delay_p99_ms! / 1000 }),
+  ],
+  [
+    'spillway_event_loop_delay_own_p99_seconds',
+    'Socket thread event-loop delay less its wait for a CPU (its own work, GC, lock waits), p99.',
+    (s) => ({ '': s.event_loop_delay_own_p99_ms! / 1000 }),
   ],
   ['spillway_resident_memory_bytes', 'Resident set size.', (s) => ({ '': s.rss_bytes! })],
 ]

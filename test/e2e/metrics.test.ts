@@ -37,6 +37,11 @@ test('/metrics in Prometheus text, /healthz failing while the journal cannot be 
   t.is(metric(m.body, 'spillway_messages_dropped_total{reason="spool_full"}'), 0)
   t.is(metric(m.body, 'spillway_journal_lag_seconds'), 0)
   t.regex(m.body, /^spillway_event_loop_delay_p99_seconds \S+$/m)
+  // Each tick's own delay is at most its delay, so each percentile is too.
+  const own = metric(m.body, 'spillway_event_loop_delay_own_p99_seconds') ?? -1
+  t.true(own >= 0 && own <= metric(m.body, 'spillway_event_loop_delay_p99_seconds')!, String(own))
+  t.regex(m.body, /^# TYPE spillway_socket_thread_cpu_wait_seconds_total counter$/m)
+  t.true((metric(m.body, 'spillway_socket_thread_cpu_wait_seconds_total') ?? -1) >= 0)
   t.regex(m.body, /^spillway_spool_bytes \d+$/m)
   t.is((await scrape(port, '/healthz')).status, 200)
   const stats = spawnSync(process.execPath, [main, '--config', join(srv.dir, 'config.json'), 'stats'], {
@@ -46,6 +51,7 @@ test('/metrics in Prometheus text, /healthz failing while the journal cannot be 
   t.is(stats.status, 0, stats.stderr)
   t.regex(stats.stdout, /^rate +\d+ msgs\/s in, \d+ rows\/s journaled$/m)
   t.regex(stats.stdout, /^health +ok$/m)
+  t.regex(stats.stdout, /loop p99 [\d.]+ ms \([\d.]+ ms its own, without waits for a CPU\)$/m)
   t.regex(stats.stdout, /received +4 \(tcp 3, udp 1\); journaled 4/)
   t.regex(
     stats.stdout,
