@@ -18,9 +18,10 @@
 //   npm run bench:peers -- [--messages 1000000] [--conns 1,10,100] [--runs 3] [--udp 200000]
 //     [--generator loggen|loadgen] [--targets rsyslog,syslog-ng,syslog-ng-sql,spillway,null] [--fts-reader]
 //     [--peers ../shared/peers]
-//     [--ceiling-rows 1000000 (0: skip)] [--compare DIR]
+//     [--ceiling-rows 1000000 (0: skip)] [--compare DIR] [--nice N]
 // --compare DIR adds a target "spillway-b": the build in DIR (a worktree of another commit, built), run
-// interleaved with this one, for before/after figures from one run.
+// interleaved with this one, for before/after figures from one run. --nice N adds "spillway-nice": this
+// build started under `nice -n N` (as systemd's Nice= would; N < 0 needs root), also interleaved.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import {
@@ -52,6 +53,7 @@ const { values } = parseArgs({
     /** Rows for the SQLite ceiling run; 0 skips it. */
     'ceiling-rows': { type: 'string', default: '1000000' },
     compare: { type: 'string' },
+    nice: { type: 'string' },
     /**
      * The TCP load's generator: loggen (the issue's yardstick), or loadgen (scripts/loadgen.ts). Against
      * the null target, loggen sends 1 M messages over 10 or 100 connections at ~1.7 M msgs/s, rsyslog's
@@ -96,7 +98,7 @@ function peer(name: string, script: string, mode: string, sub: string, out: stri
   }
 }
 
-const spillwayAt = (name: string, main: string): Target => ({
+const spillwayAt = (name: string, main: string, nice?: number): Target => ({
   name,
   async start(port, dir) {
     const d = join(dir, name)
@@ -110,7 +112,9 @@ const spillwayAt = (name: string, main: string): Target => ({
         ],
       }),
     )
-    const proc: ChildProcess = spawn(process.execPath, [main, 'serve', '--config', 'config.json'], {
+    const argv = [process.execPath, main, 'serve', '--config', 'config.json']
+    if (nice !== undefined) argv.unshift('nice', '-n', String(nice))
+    const proc: ChildProcess = spawn(argv[0]!, argv.slice(1), {
       cwd: d,
       stdio: ['ignore', 'ignore', 'pipe'],
     })
@@ -174,6 +178,10 @@ const all: Target[] = [
 if (values.compare !== undefined) {
   all.push(spillwayAt('spillway-b', resolve(values.compare, 'dist/src/cli/main.js')))
   values.targets += ',spillway-b'
+}
+if (values.nice !== undefined) {
+  all.push(spillwayAt('spillway-nice', kMain, Number(values.nice)))
+  values.targets += ',spillway-nice'
 }
 const targets = values.targets.split(',').map((n) => {
   const t = all.find((x) => x.name === n)
