@@ -4,8 +4,8 @@
 // and Spillway (default config); "null" (scripts/null-server.ts, reads and counts) shows the generator's
 // own ceiling and is not in the default targets. Per run, one JSON line:
 //   acceptSecs   seconds to hand over all messages, the same measure for every target. loggen: load.sh's
-//                wall time, start to exit (loggen's own time= is quantised to 0.5 s on this build, printed
-//                as loggenSecs). loadgen: its own time from the first connect until the server has read
+//                wall time, start to exit (printed with loggen's own time= as loggenSecs; both come in
+//                0.5 s steps, for loggen's main thread polls its senders every 500 ms). loadgen: its own time from the first connect until the server has read
 //                everything and closed every connection (hrtime; the wall time would add ~0.1 s of Node
 //                start-up and message building to both sides of the ratio).
 //   diskSecs     from the load's start until all N are on disk (lines in the file) or in the journal (rows)
@@ -393,6 +393,11 @@ const head = [
 process.stdout.write(
   `\nmedians of ${runs} run(s); ${values.generator} (TCP) and loggen (UDP), 200-byte messages, ${N} per TCP run\n`,
 )
+if (values.generator === 'loggen')
+  // loggen's main thread checks every 500 ms whether its senders are done (wait_all_plugin_to_finish).
+  process.stdout.write(
+    "loggen's times are its 500 ms poll's steps: targets that finish within one step tie; use --messages 10000000 or --generator loadgen to tell them apart\n",
+  )
 process.stdout.write(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|\n`)
 for (const [conns, udp] of plan) {
   const group = results.filter((x) => x.conns === conns && (x.transport === 'udp') === udp)
