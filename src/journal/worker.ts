@@ -3,7 +3,9 @@
 //
 // Work order, one transaction at a time with the event loop turning in between so new messages arrive:
 //   1. memory batches (records of connections below their threshold), oldest first;
-//   2. otherwise, replay of the spool from the committed cursor up to what the writer reported on disk.
+//   2. otherwise, replay of the spool from the committed cursor up to what the writer reported on disk,
+//      unless a burst is being spooled faster than this worker could replay it: then the CPU is left to
+//      the socket thread and the senders, and replay resumes when the spool grows slower or stops.
 // A connection that spilled has no records in later memory batches until the cursor passes its last
 // spooled record (the router guarantees it), so this order keeps each connection's order.
 //
@@ -20,6 +22,7 @@ import Database from 'better-sqlite3'
 import { logEvent } from '../log.js'
 import { kChunkBytes, SpoolReader } from '../spool/reader.js'
 import { listSegments, segmentPath } from '../spool/segment.js'
+import { BurstGate } from './burst.js'
 import { RecordDecoder } from './decode.js'
 import { FullTextIndexer } from './fts.js'
 import { lowerThreadPriority } from './nice.js'
@@ -197,6 +200,7 @@ port.on('message', (m: ToWorker) => {
       break
     case 'spooled':
       if (m.seg > writerSeg || (m.seg === writerSeg && m.off > writtenOff)) {
+        burstGate.spooled(m.seg === writerSeg ? m.off - writtenOff : m.off, Date.now())
         writerSeg = m.seg
         writtenOff = m.off
         if (m.off > 0) lastSpooledAt = Date.now() // bytes written: not the empty segment of a start
@@ -235,6 +239,8 @@ function pump(): void {
     } else if (remotes.length > 0) {
       commitRemotes()
       worked = true
+    } else if (!stopping && yieldToBurst()) {
+      worked = false // nor full-text indexing or pruning: the burst has the CPU
     } else {
       // At stop, the spool stays as it is: replaying a large backlog could take minutes, and the next
       // start resumes from the cursor.
@@ -495,9 +501,26 @@ const kAheadMinBytes = 256 * 1024
 // While the socket thread is spooling a burst, the two cores belong to it and to the senders, and the
 // hand-over costs CPU of its own (the server's CPU seconds for 1 M messages: 4.8 inline, 5.5 with the
 // decoder). So the read-ahead waits until the spool has been quiet this long; meanwhile the worker
-// decodes inline, as before. (Accept times with and without this gate were within loggen's noise.)
+// decodes inline, or, in a burst faster than it could replay, waits (burstGate below). (Accept times
+// with and without this gate were within loggen's noise.)
 const kQuietMs = 100
 let lastSpooledAt = 0
+
+// Replay waits while the socket thread spools faster than this worker could replay (journal/burst.ts).
+const burstGate = new BurstGate(64 * 1024 * 1024, 250, kQuietMs)
+let burstRetry: NodeJS.Timeout | null = null
+
+/** Whether replay waits for a burst to end; if so, the worker looks again in kQuietMs. */
+function yieldToBurst(): boolean {
+  if (!opts.store || writerSeg < 0 || !burstGate.waits(Date.now())) return false
+  if (burstRetry === null) {
+    burstRetry = setTimeout(() => {
+      burstRetry = null
+      schedule()
+    }, kQuietMs)
+  }
+  return true
+}
 interface Ahead {
   id: number
   off: number
@@ -687,6 +710,8 @@ function writeStats(): void {
     upsertStat.run('invalid_utf8_total', rows.invalidUtf8, s.at)
     upsertStat.run('nul_messages_total', rows.withNul, s.at)
     upsertStat.run('spool_corrupt_records_total', corrupt, s.at)
+    upsertStat.run('journal_burst_yields_total', burstGate.yields, s.at)
+    upsertStat.run('journal_burst_yield_seconds_total', burstGate.waitedMs(s.at) / 1000, s.at)
     if (opts.consume !== null) {
       upsertStat.run('consume_duplicate_records_total', rows.remoteDuplicates, s.at)
       upsertStat.run('consume_gaps_total', rows.remoteGaps, s.at)
@@ -751,6 +776,7 @@ function fatal(message: string): void {
 }
 
 function finish(): void {
+  if (burstRetry !== null) clearTimeout(burstRetry)
   // Chunks still being decoded are dropped: the cursor is before them, the next start reads them again.
   void replayDecoder?.terminate()
   caughtUp()
