@@ -44,10 +44,9 @@ export class BurstGate {
     let burst = this.inBurst
     if (now - this.lastAt >= this.quietMs) burst = false
     else if (now - this.windowAt >= this.windowMs) {
-      // The first window after a quiet spell spans the quiet too: it decides nothing but its start.
-      burst =
-        now - this.windowAt <= 2 * this.windowMs &&
-        ((this.bytes - this.windowBytes) * 1000) / (now - this.windowAt) > this.bytesPerSec
+      // A window longer than windowMs (the worker was busy, or the spool quiet) averages over all of it:
+      // a quiet spell in it can only hide a burst until the next window, never make one.
+      burst = ((this.bytes - this.windowBytes) * 1000) / (now - this.windowAt) > this.bytesPerSec
       this.windowAt = now
       this.windowBytes = this.bytes
     }
