@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { existsSync, readlinkSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import test from 'ava'
-import { LoopMonitor } from '../../src/metrics/loop.js'
+import { type LoopDelay, LoopMonitor } from '../../src/metrics/loop.js'
 
 const linux = existsSync('/proc/thread-self/schedstat')
 
@@ -18,20 +18,24 @@ function spinCpu(ms: number): void {
   }
 }
 
-/** Polls until the monitor has taken a tick after a stall (the stall itself is only recorded then). */
-async function settle(m: LoopMonitor, atLeastMs: number): Promise<void> {
-  const deadline = Date.now() + 5000
-  while (m.read().maxMs < atLeastMs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
-}
-
-test.serial('a turn that runs long is delay of the thread’s own', async (t) => {
+/**
+ * Runs `stall` on this thread with a monitor started just before, and reads the monitor once it has
+ * ticked after the stall (the stall is only recorded then) and its max delay is at least `atLeastMs`.
+ */
+async function measure(stall: () => void, atLeastMs: number): Promise<LoopDelay> {
   const m = new LoopMonitor()
   m.start()
   await new Promise((r) => setTimeout(r, 30))
-  spinCpu(80)
-  await settle(m, 60)
+  stall()
+  const deadline = Date.now() + 5000
+  while (m.read().maxMs < atLeastMs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
   const d = m.read()
   m.stop()
+  return d
+}
+
+test.serial('a turn that runs long is delay of the thread’s own', async (t) => {
+  const d = await measure(() => spinCpu(80), 60)
   // Running is not waiting for a CPU: all of the 80 ms stays in the own delay.
   t.true(d.ownMaxMs >= 70, `own max ${d.ownMaxMs}`)
   t.true(d.maxMs >= d.ownMaxMs)
@@ -39,13 +43,7 @@ test.serial('a turn that runs long is delay of the thread’s own', async (t) =>
 })
 
 test.serial('a thread blocked on a lock (not runnable) counts as its own delay', async (t) => {
-  const m = new LoopMonitor()
-  m.start()
-  await new Promise((r) => setTimeout(r, 30))
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 80)
-  await settle(m, 60)
-  const d = m.read()
-  m.stop()
+  const d = await measure(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 80), 60)
   t.true(d.ownMaxMs >= 60, `own max ${d.ownMaxMs}`)
 })
 
@@ -71,14 +69,8 @@ test.serial('waiting for a CPU held by another process is not own delay', async 
   const tid = readlinkSync('/proc/thread-self').split('/').pop()!
   execFileSync('taskset', ['-p', '-c', '0', tid], { stdio: 'ignore' })
   t.teardown(() => execFileSync('taskset', ['-p', '-c', all, tid], { stdio: 'ignore' }))
-  const m = new LoopMonitor()
-  m.start()
-  await new Promise((r) => setTimeout(r, 30))
   // 300 ms of CPU on a CPU shared with a spinning process: about as long again spent waiting for it.
-  spinCpu(300)
-  await settle(m, 350)
-  const d = m.read()
-  m.stop()
+  const d = await measure(() => spinCpu(300), 350)
   t.true(d.cpuWaitMs >= 100, `cpu wait ${d.cpuWaitMs} ms`)
   t.true(d.maxMs - d.ownMaxMs >= 100, `max ${d.maxMs} ms, own max ${d.ownMaxMs} ms`)
 })
