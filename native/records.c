@@ -17,6 +17,9 @@
 // copyRanges(src, dst, ranges, n): for each of n (dstOff, srcStart, srcEnd) triples in the Int32Array
 // `ranges`, copies src[srcStart, srcEnd) to dst[dstOff]. Every range is checked before anything is copied.
 // crc32(buf, start, end): the CRC-32 of buf[start, end), as zlib.crc32 computes it.
+// alignOffset(buf, align): how many bytes into buf the first address that is a multiple of `align` (a
+// power of two) lies. O_DIRECT I/O (spool/writer.ts, spool/reader.ts) needs aligned memory, and an
+// ArrayBuffer's bytes never move, so an aligned view of a slightly larger buffer stays aligned.
 
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -185,6 +188,21 @@ static napi_value CopyRanges(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value AlignOffset(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint8_t* data;
+  size_t len = 0;
+  uint32_t align;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_buffer_info(env, argv[0], (void**)&data, &len) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &align) != napi_ok || align == 0 || (align & (align - 1)) != 0)
+    return throw_range(env, "alignOffset(buf, align): align must be a power of two");
+  napi_value out;
+  napi_create_uint32(env, (uint32_t)((align - (uintptr_t)data % align) % align), &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   // Once per process: the journal worker's thread loads this module too.
   static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -196,6 +214,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "copyRanges", f);
   napi_create_function(env, "crc32", NAPI_AUTO_LENGTH, Crc32, NULL, &f);
   napi_set_named_property(env, exports, "crc32", f);
+  napi_create_function(env, "alignOffset", NAPI_AUTO_LENGTH, AlignOffset, NULL, &f);
+  napi_set_named_property(env, exports, "alignOffset", f);
   return exports;
 }
 

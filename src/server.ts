@@ -75,10 +75,15 @@ export class Server {
     this.journalPos = { seg: ready.cursorSeg, off: ready.cursorOff }
     const onDisk = listSegments(cfg.spool.dir)
     const firstSeg = Math.max(ready.cursorSeg, onDisk.at(-1) ?? 0) + 1
-    const spool = new SpoolWriter(cfg.spool.dir, firstSeg, cfg.spool.segmentBytes)
+    const spool = new SpoolWriter(cfg.spool.dir, firstSeg, cfg.spool.segmentBytes, cfg.spool.directIo)
     this.spool = spool
     if (forwarding) {
-      const forward = new ForwardClient(cfg.spool.dir, onDisk[0] ?? firstSeg, cfg.forward.nats)
+      const forward = new ForwardClient(
+        cfg.spool.dir,
+        cfg.spool.directIo,
+        onDisk[0] ?? firstSeg,
+        cfg.forward.nats,
+      )
       this.forward = forward
       this.forwardPos = await forward.start()
       forward.onProgress = (p) => this.forwarded(p)
@@ -211,6 +216,7 @@ export class Server {
       connections_refused_per_source_total: this.gate.refused.max_connections_per_source,
       refused_not_allowed_total: this.gate.refused.not_allowed,
       spool_bytes_written_total: this.spool?.bytesWritten ?? 0,
+      spool_direct_bytes_written_total: this.spool?.directBytes ?? 0,
       connections_open: this.listeners.reduce((n, l) => n + (l instanceof TcpListener ? l.conns.size : 0), 0),
       rss_bytes: mem.rss,
       heap_used_bytes: mem.heapUsed,

@@ -37,6 +37,7 @@ export interface Config {
     maxBytes: number
     whenFull: 'block' | 'drop'
     maxUnwrittenBytes: number
+    directIo: boolean
     segmentBytes: number
   }
   journal: {

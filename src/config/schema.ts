@@ -236,6 +236,15 @@ export const configSchema: Record<string, Field> = {
           'writes). Past it, the TCP connections being spooled are not read until the writer is below half ' +
           'of it, so their senders wait as TCP makes them; nothing is dropped. UDP is not paused. 0 = no bound.',
       },
+      directIo: {
+        kind: 'boolean',
+        default: true,
+        doc:
+          'Large spool writes and replay reads bypass the page cache (O_DIRECT, Linux): a fraction of the ' +
+          "CPU per byte, and a burst does not fill the page cache, but a burst is written at the disk's " +
+          'own speed. false: through the page cache, which takes a burst into RAM ahead of a slow disk (a ' +
+          'spinning disk, a network filesystem). A filesystem that refuses O_DIRECT falls back by itself.',
+      },
       segmentBytes: {
         kind: 'integer',
         min: 64 * KiB,

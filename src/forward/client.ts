@@ -18,9 +18,9 @@ export class ForwardClient {
   private readonly ready: Promise<{ seg: number; off: number }>
   private readonly stopped: Promise<void>
 
-  constructor(spoolDir: string, firstSeg: number, nats: ForwardNatsConfig) {
+  constructor(spoolDir: string, directIo: boolean, firstSeg: number, nats: ForwardNatsConfig) {
     this.edge = nats.edge === '' ? edgeName(hostname()) : nats.edge
-    const opts: ForwardOptions = { spoolDir, firstSeg, nats: { ...nats, edge: this.edge } }
+    const opts: ForwardOptions = { spoolDir, directIo, firstSeg, nats: { ...nats, edge: this.edge } }
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: opts })
     let onReady!: (r: { seg: number; off: number }) => void
     let failed!: (err: Error) => void

@@ -4,6 +4,8 @@ import type { ForwardNatsConfig } from '../config/load.js'
 
 export interface ForwardOptions {
   spoolDir: string
+  /** spool.directIo: large spool reads bypass the page cache (spool/reader.ts). */
+  directIo: boolean
   /** Where a spool directory that has never forwarded starts: its oldest segment. */
   firstSeg: number
   /** forward.nats with edge filled in (the host name when the config leaves it empty). */

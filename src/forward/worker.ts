@@ -47,7 +47,7 @@ function send(m: FromForwarder): void {
 }
 
 const state = new ForwardStateFile(opts.spoolDir, opts.firstSeg)
-const reader = new SpoolReader(opts.spoolDir)
+const reader = new SpoolReader(opts.spoolDir, opts.directIo)
 let seg = state.seg
 let off = state.off
 // End of the last message the log acknowledged: what forward.state holds, and what the next message

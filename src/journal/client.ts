@@ -17,6 +17,7 @@ export function journalOptions(
 ): WorkerOptions {
   return {
     ...role,
+    spoolDirectIo: cfg.spool.directIo,
     journalPath: cfg.journal.path,
     batchRows: cfg.journal.batchRows,
     synchronous: cfg.journal.synchronous,

@@ -12,6 +12,8 @@ export interface WorkerOptions {
   journalPath: string
   /** null: no spool to replay (spillway consume). */
   spoolDir: string | null
+  /** spool.directIo: large replay reads bypass the page cache (spool/reader.ts). */
+  spoolDirectIo: boolean
   /** journal.enabled: false keeps the cursor moving over the spool without storing messages. */
   store: boolean
   /** Forwarding on: segments from this one on are not yet forwarded and must not be deleted. */

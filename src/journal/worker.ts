@@ -96,7 +96,7 @@ const cursorRow = db.prepare('SELECT segment, offset FROM spool_cursor WHERE id 
   offset: number
 }
 
-const reader = new SpoolReader(opts.spoolDir ?? '')
+const reader = new SpoolReader(opts.spoolDir ?? '', opts.spoolDirectIo)
 
 let cursorSeg = cursorRow.segment
 let cursorOff = cursorRow.offset

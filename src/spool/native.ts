@@ -10,6 +10,7 @@ interface NativeRecords {
   seal(buf: Buffer, from: number, to: number): number
   copyRanges(src: Buffer, dst: Buffer, ranges: Int32Array, n: number): void
   crc32(buf: Buffer, start: number, end: number): number
+  alignOffset(buf: Buffer, align: number): number
 }
 
 const native = loadNative<NativeRecords>('records')
@@ -31,4 +32,17 @@ export function sealRecords(buf: Buffer, from: number, to: number): number {
 /** For each of the first n (dstOff, srcStart, srcEnd) triples: src[srcStart, srcEnd) to dst[dstOff]. */
 export function copyRanges(src: Buffer, dst: Buffer, ranges: Int32Array, n: number): void {
   native.copyRanges(src, dst, ranges, n)
+}
+
+/**
+ * Alignment for O_DIRECT: buffer addresses, file offsets and lengths in multiples of it. 4 KiB covers
+ * every logical block size Linux filesystems use (ext4 here asks for 512).
+ */
+export const kDirectAlign = 4096
+
+/** A new buffer of `size` bytes whose first byte lies at a multiple of kDirectAlign in memory. */
+export function alignedBuffer(size: number): Buffer {
+  const raw = Buffer.allocUnsafeSlow(size + kDirectAlign)
+  const k = native.alignOffset(raw, kDirectAlign)
+  return raw.subarray(k, k + size)
 }

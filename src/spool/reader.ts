@@ -1,20 +1,36 @@
 // Reads spool segments for replay. Runs in the journal worker thread (synchronous reads are fine there:
 // that thread exists to wait on disk), in bounded chunks, so a backlog of any size is never loaded whole.
+//
+// Large reads bypass the page cache (O_DIRECT), as large spool writes do (spool/writer.ts): what a burst
+// wrote directly is not in the cache, and reading it through the cache would allocate a page per 4 KiB,
+// on this thread, at the cost the writer avoided (4.7 CPU seconds for 2.5 GB here, against 0.4 direct).
+// A direct read covers whole aligned blocks into an aligned buffer; the wanted bytes are copied out.
 
-import { closeSync, mkdirSync, openSync, readSync, unlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, constants, mkdirSync, openSync, readSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { alignedBuffer, kDirectAlign } from './native.js'
 import { listSegments, segmentName, segmentPath } from './segment.js'
+import { kDirectMinBytes } from './writer.js'
 
 export const kChunkBytes = 4 * 1024 * 1024
+const kODirect: number | undefined = constants.O_DIRECT
 
 export class SpoolReader {
   readonly dir: string
   buf: Buffer = Buffer.allocUnsafe(kChunkBytes)
   private fd = -1
   private fdSeg = -1
+  /** The segment opened with O_DIRECT (lazily, on its first large read), or -1. */
+  private fdDirect = -1
+  private direct = kODirect !== undefined
+  private staging: Buffer | null = null
+  /** Bytes read around the page cache. */
+  directBytes = 0
 
-  constructor(dir: string) {
+  /** directIo: spool.directIo; large reads around the page cache where the platform can. */
+  constructor(dir: string, directIo = true) {
     this.dir = dir
+    this.direct = directIo && kODirect !== undefined
   }
 
   /**
@@ -40,6 +56,10 @@ export class SpoolReader {
       this.fdSeg = seg
     }
     const want = Math.min(target.length, limit - off)
+    if (this.direct && want >= kDirectMinBytes && want <= kChunkBytes) {
+      const n = this.readDirect(target, seg, off, want)
+      if (n >= 0) return n
+    }
     let got = 0
     while (got < want) {
       const n = readSync(this.fd, target, got, want - got, off + got)
@@ -47,6 +67,43 @@ export class SpoolReader {
       got += n
     }
     return got
+  }
+
+  /** readInto's direct path: the blocks around [off, off + want), copied out. -1: not possible. */
+  private readDirect(target: Buffer, seg: number, off: number, want: number): number {
+    if (this.fdDirect < 0) {
+      try {
+        this.fdDirect = openSync(segmentPath(this.dir, seg), constants.O_RDONLY | kODirect!)
+      } catch (err) {
+        // EINVAL: the filesystem refuses O_DIRECT; read through the page cache from now on.
+        if ((err as NodeJS.ErrnoException).code === 'EINVAL') this.direct = false
+        return -1
+      }
+    }
+    this.staging ??= alignedBuffer(kChunkBytes + 2 * kDirectAlign)
+    const lead = off % kDirectAlign
+    const span = lead + want
+    const len = span + ((kDirectAlign - (span % kDirectAlign)) % kDirectAlign)
+    let got = 0
+    while (got < len) {
+      let n: number
+      try {
+        n = readSync(this.fdDirect, this.staging, got, len - got, off - lead + got)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EINVAL' || got > 0) throw err
+        this.direct = false
+        return -1
+      }
+      if (n === 0 || n % kDirectAlign !== 0) {
+        got += n
+        break // the end of the file
+      }
+      got += n
+    }
+    const n = Math.max(0, Math.min(got, span) - lead)
+    this.staging.copy(target, 0, lead, lead + n)
+    this.directBytes += n
+    return n
   }
 
   /** The first segment after `seg` present on disk, or `fallback` if none. */
@@ -94,7 +151,8 @@ export class SpoolReader {
 
   private closeFile(): void {
     if (this.fd >= 0) closeSync(this.fd)
-    this.fd = -1
+    if (this.fdDirect >= 0) closeSync(this.fdDirect)
+    this.fd = this.fdDirect = -1
     this.fdSeg = -1
   }
 }

@@ -1,4 +1,5 @@
-// Disk full on a real small filesystem: a tmpfs mounted for the test (needs root, as CI runs).
+// The spool and the journal on real, awkward filesystems mounted for the test (needs root, as CI runs):
+// a small tmpfs (disk full), and ramfs, which refuses O_DIRECT.
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -142,4 +143,38 @@ test('spool disk full with limits.memoryBytes reached: the spool.whenFull policy
     30_000,
   )
   t.pass()
+})
+
+test('a spool on a filesystem that refuses O_DIRECT (ramfs): said once, written through the page cache, nothing lost', async (t) => {
+  const ram = join(tempDir(t), 'ram')
+  mkdirSync(ram)
+  execFileSync('mount', ['-t', 'ramfs', 'ramfs', ram])
+  t.teardown(() => execFileSync('umount', ['-l', ram]))
+  const dir = tempDir(t)
+  const srv = await startServer(t, {
+    dir,
+    config: {
+      spool: { dir: join(ram, 'spool'), thresholdBytes: 0, segmentBytes: 1024 * 1024 },
+      journal: { path: join(dir, 'journal.db') },
+    },
+  })
+  const n = 40_000 // ~5 MB: writes far above the direct-write size, and several segments
+  await Promise.all([sendTcp(srv.tcpPort, [lines('r', n / 2)]), sendTcp(srv.tcpPort, [lines('s', n / 2)])])
+  await waitFor(
+    'every message journaled',
+    () => (count(srv.journalPath, 'r') === n / 2 && count(srv.journalPath, 's') === n / 2 ? true : undefined),
+    30_000,
+  )
+  t.is(srv.stderr().match(/spool-direct-off /g)?.length, 1, srv.stderr())
+  t.regex(srv.stderr(), /spool-direct-off .*error=EINVAL/)
+  const direct = await waitFor(
+    'the stats table',
+    () =>
+      query<{ value: number }>(
+        srv.journalPath,
+        "SELECT value FROM stats WHERE name = 'spool_direct_bytes_written_total'",
+      )[0],
+  )
+  t.is(direct.value, 0)
+  t.is(await srv.stop(), 0)
 })

@@ -3,7 +3,17 @@
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createSocket } from 'node:dgram'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  constants,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -30,6 +40,21 @@ export function tempDir(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'spillway-test-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
+}
+
+/** Whether files in `dir` can be opened with O_DIRECT (ext4 and tmpfs can; ramfs cannot). */
+export function canDirect(dir: string): boolean {
+  if (constants.O_DIRECT === undefined) return false
+  const probe = join(dir, '.direct-probe')
+  writeFileSync(probe, '')
+  try {
+    closeSync(openSync(probe, constants.O_RDONLY | constants.O_DIRECT))
+    return true
+  } catch {
+    return false
+  } finally {
+    unlinkSync(probe)
+  }
 }
 
 export interface ServerOptions {

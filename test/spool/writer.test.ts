@@ -2,8 +2,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { connPrefix, maxRecordBytes, RecordEncoder } from '../../src/spool/record.js'
+import { segmentName } from '../../src/spool/segment.js'
 import { SpoolWriter } from '../../src/spool/writer.js'
-import { tempDir } from '../helpers/server.js'
+import { canDirect, tempDir } from '../helpers/server.js'
 
 test('records written across many flushes, in-flight writes and segment rolls reach disk whole and in order', async (t) => {
   const dir = tempDir(t)
@@ -45,4 +46,69 @@ test('records written across many flushes, in-flight writes and segment rolls re
     const [a, b] = [reported[i - 1]!, reported[i]!]
     t.true(b[0] > a[0] || (b[0] === a[0] && b[1] >= a[1]))
   }
+})
+
+/**
+ * Bursts (flushes of ~150 KB: direct writes) between trickles (a record per flush: page cache), with
+ * records of every length mod 4096 so carries of every size occur. Returns what onWritten reported.
+ */
+async function burstsAndTrickles(w: SpoolWriter, want: string[]): Promise<[number, number][]> {
+  const reported: [number, number][] = []
+  w.onWritten = (seg, off) => reported.push([seg, off])
+  const enc = new RecordEncoder()
+  const prefix = connPrefix('tcp', '127.0.0.1:1')
+  const now = Buffer.from('1763904364123')
+  for (let i = 0; i < 12_000; i++) {
+    const msg = Buffer.from(`<13>m${i} ${'z'.repeat((i * 37) % 700)}`)
+    w.reserve(maxRecordBytes(prefix.length, msg.length))
+    w.commit(enc.encode(w.buf, w.len, now, prefix, msg, 0, msg.length, 0))
+    want.push(msg.toString())
+    const trickle = Math.floor(i / 1000) % 2 === 1
+    if (trickle || i % 400 === 399) w.flushIfIdle()
+    if (trickle || i % 1200 === 0) await new Promise((r) => setImmediate(r))
+  }
+  await w.drain()
+  w.close()
+  return reported
+}
+
+function spooledMessages(dir: string): string[] {
+  const got: string[] = []
+  for (const f of readdirSync(dir).sort()) {
+    for (const line of readFileSync(join(dir, f), 'utf8').split('\n'))
+      if (line !== '') got.push(line.split(' ').slice(5).join(' '))
+  }
+  return got
+}
+
+test('large writes go around the page cache: the file is the same, and every reported offset ends a record', async (t) => {
+  const dir = tempDir(t)
+  if (!canDirect(dir)) {
+    t.pass(`${dir} refuses O_DIRECT here: nothing to check`)
+    return
+  }
+  const w = new SpoolWriter(dir, 1, 1024 * 1024)
+  const want: string[] = []
+  const reported = await burstsAndTrickles(w, want)
+  t.deepEqual(spooledMessages(dir), want)
+  t.true(w.directBytes > w.bytesWritten / 2, `${w.directBytes} of ${w.bytesWritten} B written directly`)
+  t.true(w.directBytes < w.bytesWritten, 'the trickles went through the page cache')
+  let total = 0
+  for (const f of readdirSync(dir)) total += statSync(join(dir, f)).size
+  t.is(w.bytesWritten, total, 'carried bytes written again are not counted twice')
+  const files = new Map<number, Buffer>()
+  for (const [seg, off] of reported) {
+    if (off === 0) continue
+    if (!files.has(seg)) files.set(seg, readFileSync(join(dir, segmentName(seg))))
+    t.is(files.get(seg)![off - 1], 0x0a, `segment ${seg} offset ${off} ends a record`)
+  }
+})
+
+test('spool.directIo false: every write goes through the page cache, the same bytes', async (t) => {
+  const dir = tempDir(t)
+  const w = new SpoolWriter(dir, 1, 1024 * 1024, false)
+  const want: string[] = []
+  await burstsAndTrickles(w, want)
+  t.deepEqual(spooledMessages(dir), want)
+  t.is(w.directBytes, 0)
 })
