@@ -94,31 +94,38 @@ export type FromWorker =
 
 export interface DecoderOptions {
   timezone: string
-  /** The most records one chunk holds (the worker cuts chunks at journal.batchRows records). */
+  /** The most records one chunk holds (the decoder cuts chunks at journal.batchRows records). */
   batchRows: number
+  spoolDir: string
+  /** spool.directIo: the decoder's reads bypass the page cache (spool/reader.ts). */
+  directIo: boolean
 }
 
-/** A chunk of spool records, whole ones only (it ends with an LF). */
+/**
+ * Read the chunk of spool records that starts at (seg, off): whole records only, at most batchRows of
+ * them, none at or past `limit` (Infinity: a sealed segment, to its end).
+ */
 export interface ToDecoder {
   id: number
-  buf: ArrayBuffer
-  len: number
+  seg: number
+  off: number
+  limit: number
   /** A committed chunk's row buffers, back for the decoder to fill again; null for none. */
   rows: { text: ArrayBuffer; nums: ArrayBuffer } | null
 }
 
 export interface FromDecoder {
   id: number
-  /** The chunk's buffer, back for the worker to read into again (and to set corrupt records aside from). */
-  buf: ArrayBuffer
+  /** The chunk's length in the segment; 0: not one whole record there (the worker replays inline). */
+  len: number
   /** The rows, as journal/packed-rows.ts lays them out: text bytes [0, textLen), and the numbers. */
   text: ArrayBuffer
   textLen: number
   ascii: boolean
   nums: ArrayBuffer
   count: number
-  /** Records that failed their check: offset in the chunk, length with the LF, and why. */
-  corrupt: { off: number; len: number; reason: string }[]
+  /** Records that failed their check: offset in the chunk, their bytes with the LF, and why. */
+  corrupt: { off: number; bytes: Uint8Array; reason: string }[]
   parseErrors: number
   invalidUtf8: number
   withNul: number

@@ -1,9 +1,12 @@
-// The replay decoder thread: reads nothing and writes nothing, it only turns chunks of spool records into
-// rows (journal/decode.ts) while the journal worker inserts the chunk before. Replaying a backlog is the
-// journal's longest job, and decoding is a fifth of it; here it runs on the other core, so the worker
-// thread spends its time in SQLite. Spawned by, and answering only to, the journal worker.
+// The replay decoder thread: reads chunks of spool records and turns them into rows (journal/decode.ts)
+// while the journal worker inserts the chunk before. Replaying a backlog is the journal's longest job, and
+// decoding is a fifth of it; here it runs on the other core, so the worker thread spends its time in
+// SQLite. Reading is here too: a burst's segments were written around the page cache (spool.directIo),
+// so reading them waits for the disk (~4 ms a chunk), and that wait belongs beside the inserts, not
+// before them. Writes nothing; spawned by, and answering only to, the journal worker.
 
 import { parentPort, workerData } from 'node:worker_threads'
+import { kChunkBytes, SpoolReader } from '../spool/reader.js'
 import { RecordDecoder } from './decode.js'
 import { lowerThreadPriority } from './nice.js'
 import { RowPacker, rowsBytes } from './packed-rows.js'
@@ -20,26 +23,33 @@ lowerThreadPriority()
 
 const counts = { parseErrors: 0, invalidUtf8: 0, withNul: 0 }
 const decoder = new RecordDecoder(counts)
+const reader = new SpoolReader(opts.spoolDir, opts.directIo)
+const chunk = Buffer.allocUnsafeSlow(kChunkBytes)
 // Row buffers the worker returned once it committed their chunk: filled again, never reallocated.
 const spare: { text: ArrayBuffer; nums: ArrayBuffer }[] = []
 
 port.on('message', (m: ToDecoder) => {
   if (m.rows !== null) spare.push(m.rows)
-  const buf = Buffer.from(m.buf, 0, m.len)
+  const n = reader.readInto(chunk, m.seg, m.off, m.limit)
+  // A read that reached the end of what is there: let go of the file, which the worker deletes once
+  // it is journaled (an open descriptor would keep its space until the next chunk).
+  if (n < chunk.length) reader.close()
+  const len = n > 0 ? afterRows(chunk, n, opts.batchRows) : 0
+  const buf = chunk.subarray(0, len)
   counts.parseErrors = counts.invalidUtf8 = counts.withNul = 0
   const reuse = spare.pop()
   const packer = new RowPacker(
-    reuse === undefined ? Buffer.allocUnsafeSlow(m.len) : Buffer.from(reuse.text),
+    reuse === undefined ? Buffer.allocUnsafeSlow(Math.max(len, 1)) : Buffer.from(reuse.text),
     new Float64Array(reuse?.nums ?? new ArrayBuffer(rowsBytes(opts.batchRows))),
   )
   const corrupt: FromDecoder['corrupt'] = []
   for (let p = 0, lf = buf.indexOf(kLF); lf !== -1; p = lf + 1, lf = buf.indexOf(kLF, p)) {
     if (decoder.decode(buf, p, lf)) packer.add(decoder.rec, decoder.parsed)
-    else corrupt.push({ off: p, len: lf + 1 - p, reason: decoder.rec.error ?? 'corrupt' })
+    else corrupt.push({ off: p, bytes: buf.slice(p, lf + 1), reason: decoder.rec.error ?? 'corrupt' })
   }
   const out: FromDecoder = {
     id: m.id,
-    buf: m.buf,
+    len,
     text: packer.text.buffer as ArrayBuffer,
     textLen: packer.textBytes,
     ascii: packer.ascii,
@@ -48,5 +58,16 @@ port.on('message', (m: ToDecoder) => {
     corrupt,
     ...counts,
   }
-  port.postMessage(out, [out.buf, out.text, out.nums])
+  port.postMessage(out, [out.text, out.nums])
 })
+
+/** The offset after the first `max` LF-terminated records in buf[0, n) (0: not one whole record). */
+function afterRows(buf: Buffer, n: number, max: number): number {
+  let end = 0
+  for (let i = 0; i < max; i++) {
+    const lf = buf.indexOf(kLF, end)
+    if (lf === -1 || lf >= n) break
+    end = lf + 1
+  }
+  return end
+}

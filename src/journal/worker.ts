@@ -20,7 +20,7 @@ import { statSync } from 'node:fs'
 import { parentPort, Worker, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { logEvent } from '../log.js'
-import { kChunkBytes, SpoolReader } from '../spool/reader.js'
+import { SpoolReader } from '../spool/reader.js'
 import { listSegments, segmentPath } from '../spool/segment.js'
 import { BurstGate } from './burst.js'
 import { RecordDecoder } from './decode.js'
@@ -488,15 +488,16 @@ function skipStep(): boolean {
   return true
 }
 
-// Replay read-ahead. Chunks of the cursor's segment, cut after journal.batchRows records, go to the
-// decoder thread while the chunk before them commits here: this thread then spends its time in SQLite,
-// and decoding (a fifth of a replay's CPU) runs on the other core. `ahead` holds the chunks in spool
-// order, each committed with the cursor after it, so exactly-once replay holds as on the inline path.
-// Only whole records within one segment go ahead; what else a segment can end with (a record larger
-// than a chunk, a torn write, the end of a sealed segment) is left to the inline path once `ahead` drains.
+// Replay read-ahead. The decoder thread reads chunks of the cursor's segment, cut after journal.batchRows
+// records, and decodes them while the chunk before commits here: this thread then spends its time in
+// SQLite, and reading (a wait for the disk, for what a burst wrote around the page cache) and decoding
+// (a fifth of a replay's CPU) happen on the other core. `ahead` holds the chunks in spool order, each
+// committed with the cursor after it, so exactly-once replay holds as on the inline path. Only whole
+// records within one segment go ahead; what else a segment can end with (a record larger than a chunk,
+// a torn write, the end of a sealed segment) the decoder declines, and the inline path takes it.
 const kAhead = 2
-// A hand-over costs a message and a thread wake-up each way: a chunk smaller than this (small
-// journal.batchRows, the tail of a segment) decodes inline instead.
+// A hand-over costs a message and a thread wake-up each way: with less than this to read in the current
+// segment (a trickle, its tail), the worker replays inline instead.
 const kAheadMinBytes = 256 * 1024
 // While the socket thread is spooling a burst, the two cores belong to it and to the senders, and the
 // hand-over costs CPU of its own (the server's CPU seconds for 1 M messages: 4.8 inline, 5.5 with the
@@ -524,59 +525,62 @@ function yieldToBurst(): boolean {
 interface Ahead {
   id: number
   off: number
+  /** -1 until the decoder has read the chunk and says where it ends. */
   len: number
   rows: FromDecoder | null
 }
 const ahead: Ahead[] = []
-const spareChunks: Buffer[] = []
 const spareRows: { text: ArrayBuffer; nums: ArrayBuffer }[] = []
 let nextChunkId = 0
-const replayDecoder = opts.spoolDir !== null && opts.store ? startDecoder() : null
+/** Where the decoder found no whole record: the inline path replays from there (a segment's end). */
+let declinedSeg = -1
+let declinedOff = -1
+const replayDecoder = opts.spoolDir !== null && opts.store ? startDecoder(opts.spoolDir) : null
 
-function startDecoder(): Worker {
-  const data: DecoderOptions = { timezone: opts.timezone, batchRows: opts.batchRows }
+function startDecoder(spoolDir: string): Worker {
+  const data: DecoderOptions = {
+    timezone: opts.timezone,
+    batchRows: opts.batchRows,
+    spoolDir,
+    directIo: opts.spoolDirectIo,
+  }
   const w = new Worker(new URL('./replay-decoder.js', import.meta.url), { workerData: data })
   w.on('message', (m: FromDecoder) => {
-    const a = ahead.find((x) => x.id === m.id)
-    if (a !== undefined) a.rows = m
-    spareChunks.push(Buffer.from(m.buf))
+    const i = ahead.findIndex((x) => x.id === m.id)
+    if (i >= 0) {
+      const a = ahead[i]!
+      if (m.len > 0) {
+        a.len = m.len
+        a.rows = m
+      } else {
+        // Only the last chunk can be unread (readAhead asks for one at a time), so nothing follows it.
+        ahead.splice(i, 1)
+        spareRows.push({ text: m.text, nums: m.nums })
+        declinedSeg = cursorSeg
+        declinedOff = a.off
+      }
+    }
     schedule()
   })
   w.on('error', (err) => fatal(`replay decoder thread: ${err.stack ?? String(err)}`))
   return w
 }
 
-/** Sends chunks of whole records ahead to the decoder, up to kAhead of them. */
+/**
+ * Asks the decoder for the next chunk of the cursor's segment, once the one before it is read (its end
+ * is where the next begins), up to kAhead chunks ahead.
+ */
 function readAhead(): void {
   const last = ahead.at(-1)
-  let off = last === undefined ? cursorOff : last.off + last.len
+  if (ahead.length >= kAhead || (last !== undefined && last.len < 0)) return
+  const off = last === undefined ? cursorOff : last.off + last.len
   const limit = cursorSeg < writerSeg ? Number.POSITIVE_INFINITY : writtenOff
-  while (ahead.length < kAhead && off < limit) {
-    const buf = spareChunks.pop() ?? Buffer.allocUnsafeSlow(kChunkBytes)
-    const n = reader.readInto(buf, cursorSeg, off, limit)
-    const len = n > 0 ? afterRows(buf.subarray(0, n), opts.batchRows) : 0
-    if (len < kAheadMinBytes) {
-      spareChunks.push(buf)
-      return
-    }
-    if (ahead.length === 0 && replayedInEpisode === 0) episodeStart = Date.now()
-    ahead.push({ id: nextChunkId, off, len, rows: null })
-    const rows = spareRows.pop() ?? null
-    const m: ToDecoder = { id: nextChunkId++, buf: buf.buffer as ArrayBuffer, len, rows }
-    replayDecoder!.postMessage(m, rows === null ? [m.buf] : [m.buf, rows.text, rows.nums])
-    off += len
-  }
-}
-
-/** The offset after the first `max` LF-terminated records in buf (0: not one whole record). */
-function afterRows(buf: Buffer, max: number): number {
-  let end = 0
-  for (let n = 0; n < max; n++) {
-    const lf = buf.indexOf(kLF, end)
-    if (lf === -1) break
-    end = lf + 1
-  }
-  return end
+  if (limit - off < kAheadMinBytes || (cursorSeg === declinedSeg && off === declinedOff)) return
+  if (ahead.length === 0 && replayedInEpisode === 0) episodeStart = Date.now()
+  ahead.push({ id: nextChunkId, off, len: -1, rows: null })
+  const rows = spareRows.pop() ?? null
+  const m: ToDecoder = { id: nextChunkId++, seg: cursorSeg, off, limit, rows }
+  replayDecoder!.postMessage(m, rows === null ? [] : [rows.text, rows.nums])
 }
 
 const commitAheadTx = db.transaction((a: Ahead, d: FromDecoder) => {
@@ -586,11 +590,13 @@ const commitAheadTx = db.transaction((a: Ahead, d: FromDecoder) => {
   rows.parseErrors += d.parseErrors
   rows.invalidUtf8 += d.invalidUtf8
   rows.withNul += d.withNul
-  if (d.corrupt.length > 0) {
-    const chunk = Buffer.from(d.buf)
-    for (const c of d.corrupt)
-      setAside(cursorSeg, a.off + c.off, chunk.subarray(c.off, c.off + c.len), c.reason)
-  }
+  for (const c of d.corrupt)
+    setAside(
+      cursorSeg,
+      a.off + c.off,
+      Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.length),
+      c.reason,
+    )
   senders.flush()
   setCursor.run(cursorSeg, a.off + a.len)
 })
