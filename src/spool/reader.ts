@@ -1,5 +1,6 @@
-// Reads spool segments for replay. Runs in the journal worker thread (synchronous reads are fine there:
-// that thread exists to wait on disk), in bounded chunks, so a backlog of any size is never loaded whole.
+// Reads spool segments for replay. Runs in worker threads only (the journal worker, its replay decoder,
+// the forwarder), where synchronous reads are fine: those threads exist to wait on disk. Reads are in
+// bounded chunks, so a backlog of any size is never loaded whole.
 //
 // Large reads bypass the page cache (O_DIRECT), as large spool writes do (spool/writer.ts): what a burst
 // wrote directly is not in the cache, and reading it through the cache would allocate a page per 4 KiB,
