@@ -298,8 +298,11 @@ export class SpoolWriter {
           return
         }
         open(path, constants.O_WRONLY | kODirect!, (err2, fdDirect) => {
-          if (err2) this.directOff(err2, `open ${path} with O_DIRECT`)
-          else this.fdDirect = fdDirect
+          // EINVAL: the filesystem refuses O_DIRECT. Anything else (the file already gone, EMFILE)
+          // leaves this segment to the page cache, as the buffered descriptor is open.
+          if (err2 === null) this.fdDirect = fdDirect
+          else if ((err2 as NodeJS.ErrnoException).code === 'EINVAL')
+            this.directOff(err2, `open ${path} with O_DIRECT`)
           done(null)
         })
       })
