@@ -327,10 +327,10 @@ export class SpoolWriter {
         n = 0
       }
       // What is on disk now: the direct write's n bytes from task.start, or the carry if that is more.
-      const done2 = Math.max(n, first.carry)
-      this.bytesWritten += done2 - first.carry
-      this.directBytes += done2 - first.carry
-      this.writeAll(task, skipBytes(stream(task), done2), done)
+      const reached = Math.max(n, first.carry)
+      this.bytesWritten += reached - first.carry
+      this.directBytes += reached - first.carry
+      this.writeAll(task, skipBytes(stream(task), reached), done)
     })
   }
 
