@@ -123,11 +123,7 @@ export class SpoolWriter {
   reserve(bytes: number): void {
     if (this.off > 0 && this.off + bytes > this.segmentBytes) {
       this.flush()
-      this.seg++
-      this.off = 0
-      this.needOpen = true
-      this.bufStart = 0
-      this.len = this.carry = 0 // a new segment carries nothing
+      this.nextSegment()
     }
     if (this.needOpen) {
       // Segments are created by their first record, so an idle spool directory holds no files.
@@ -236,13 +232,18 @@ export class SpoolWriter {
   rollIfIdle(): boolean {
     if (this.off === 0 || !this.idle) return false
     this.closeFds(close)
+    this.nextSegment()
+    this.onWritten(this.seg, 0)
+    return true
+  }
+
+  /** Pending records go to the next segment from now on; it is opened by its first record. */
+  private nextSegment(): void {
     this.seg++
     this.off = 0
     this.needOpen = true
     this.bufStart = 0
-    this.len = this.carry = 0
-    this.onWritten(this.seg, 0)
-    return true
+    this.len = this.carry = 0 // a new segment carries nothing
   }
 
   close(): void {
