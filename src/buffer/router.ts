@@ -207,7 +207,7 @@ export class Router {
    * (in one call, see RecordEncoder). A reused read buffer must not be refilled before this.
    */
   sourcesDone(): void {
-    this.encoder.finishCopies()
+    this.encoder.sourcesDone()
   }
 
   /**

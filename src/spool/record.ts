@@ -45,6 +45,10 @@ const kMaxCopies = 4096
 /**
  * Writes records. Keeps, per source buffer, where the next byte needing an escape lies, so a chunk of
  * many frames is scanned once by native indexOf instead of once per frame (or byte by byte in JS).
+ * That answer describes the buffer's bytes as they were when scanned: a reused read buffer (one per
+ * listener, shared by its connections) is refilled between reads, so the caller says when its sources
+ * may change (sourcesDone) and the answer is forgotten then. A stale answer would copy a backslash, LF
+ * or CR unescaped into the record: a message altered on the way to the journal, or a torn record.
  *
  * encodeUnsealed leaves two things for later, each done for many records in one native call: the
  * message bytes (copied by finishCopies) and the checksum (written by sealRecords, after the copies).
@@ -126,7 +130,16 @@ export class RecordEncoder {
     return off
   }
 
-  /** Does the message copies encodeUnsealed left: after it, the sources may change. */
+  /**
+   * The buffers encoded from since the last call may be refilled now: the copies are done, and where the
+   * next escape lies in them is forgotten (their bytes will not be the ones scanned).
+   */
+  sourcesDone(): void {
+    this.finishCopies()
+    this.src = null
+  }
+
+  /** Does the message copies encodeUnsealed left; records are sealed only after this. */
   finishCopies(): void {
     if (this.nCopies === 0) return
     copyRanges(this.copySrc, this.copyDst, this.copies, this.nCopies)

@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import { type Bounds, Router } from '../../src/buffer/router.js'
 import { TcpConn } from '../../src/listen/conn.js'
 import { Counters } from '../../src/metrics/counters.js'
-import { RecordReader } from '../../src/spool/record.js'
+import { RecordReader, unescapeMsg } from '../../src/spool/record.js'
 import { listSegments, segmentPath } from '../../src/spool/segment.js'
 import { SpoolWriter } from '../../src/spool/writer.js'
 import { Batches } from '../helpers/batches.js'
@@ -87,4 +87,97 @@ test('a frame completed from the carry, then the next frame begun in the same re
   const wire = Buffer.from('<13>first\n<13>second-message\n<13>third-message-is-longer\n')
   const got = await through(tempDir(t), wire, [16, 20, 100], false)
   t.deepEqual(got, ['<13>first', '<13>second-message', '<13>third-message-is-longer'])
+})
+
+/** The message bytes of each record in buf, escapes undone: what the journal will decode. */
+function rawMessagesOf(buf: Buffer): Buffer[] {
+  const r = new RecordReader()
+  const out: Buffer[] = []
+  for (let p = 0; p < buf.length; ) {
+    const lf = buf.indexOf(0x0a, p)
+    if (!r.read(buf, p, lf)) throw new Error(`record at ${p}: ${r.error}`)
+    out.push(unescapeMsg(buf, r.msgStart, r.msgEnd))
+    p = lf + 1
+  }
+  return out
+}
+
+// Arbitrary bytes (backslashes, CR, LF, NUL, invalid UTF-8) that do not end in LF or CR: those end a
+// frame and are dropped by the framer, whatever the framing.
+const anyBytes = fc
+  .uint8Array({ minLength: 0, maxLength: 200 })
+  .map((b) => Buffer.concat([Buffer.from('<13>'), Buffer.from(b), Buffer.from('.')]))
+
+test('connections reading in turn into one buffer: every octet-counted message keeps its exact bytes', async (t) => {
+  // The listener's connections share one read buffer. A frame of one connection must never be encoded
+  // with what the encoder learnt about the buffer while it held another connection's read.
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), anyBytes), { minLength: 1, maxLength: 40 }),
+      fc.boolean(),
+      async (sends, spooled) => {
+        const dir = tempDir(t)
+        const bounds: Bounds = {
+          threshold: spooled ? 0 : 1 << 30,
+          memoryBytes: 1 << 30,
+          spoolMaxBytes: 0,
+          whenFull: 'block',
+          maxUnwritten: 0,
+        }
+        const spool = new SpoolWriter(dir, 1, 1 << 30)
+        const batches = new Batches()
+        const router = new Router(bounds, spool, batches, new Counters())
+        const framing = new Counters().framing
+        const conns = [0, 1, 2, 3].map(() => new TcpConn(new Socket(), router, 64 * 1024, framing))
+        const shared = Buffer.alloc(64 * 1024, '#')
+        for (const [c, msg] of sends) {
+          const frame = Buffer.concat([Buffer.from(`${msg.length} `), msg])
+          frame.copy(shared, 0)
+          conns[c]!.onRead(frame.length, shared)
+        }
+        router.flush()
+        await spool.drain()
+        spool.close()
+        const out = spooled
+          ? Buffer.concat(listSegments(dir).map((seg) => readFileSync(segmentPath(dir, seg))))
+          : Buffer.concat(batches.posted)
+        t.deepEqual(
+          rawMessagesOf(out).map((b) => b.toString('hex')),
+          sends.map(([, m]) => m.toString('hex')),
+        )
+      },
+    ),
+    { numRuns: 100 },
+  )
+})
+
+test('a backslash in a frame read after another connection’s shorter frame is stored as sent', async (t) => {
+  // The case found in the field: a 68-byte frame, then a 116-byte frame with a backslash whose message
+  // starts one byte further into the shared buffer.
+  const dir = tempDir(t)
+  const bounds: Bounds = {
+    threshold: 1 << 30,
+    memoryBytes: 1 << 30,
+    spoolMaxBytes: 0,
+    whenFull: 'block',
+    maxUnwritten: 0,
+  }
+  const spool = new SpoolWriter(dir, 1, 1 << 30)
+  const batches = new Batches()
+  const router = new Router(bounds, spool, batches, new Counters())
+  const framing = new Counters().framing
+  const a = new TcpConn(new Socket(), router, 64 * 1024, framing)
+  const b = new TcpConn(new Socket(), router, 64 * 1024, framing)
+  const shared = Buffer.alloc(64 * 1024, 0x20)
+  const first = `<13>${'x'.repeat(64)}`
+  const second = `<13>back\\slash ${'y'.repeat(97)}`
+  for (const [conn, msg] of [
+    [a, first],
+    [b, second],
+  ] as const) {
+    const n = shared.write(`${Buffer.byteLength(msg)} ${msg}`, 0)
+    conn.onRead(n, shared)
+  }
+  router.flush()
+  t.deepEqual(messagesOf(Buffer.concat(batches.posted)), [first, second])
 })
