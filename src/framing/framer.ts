@@ -1,22 +1,38 @@
-// Incremental TCP framing: LF-terminated and RFC 6587 octet-counted frames, detected per frame.
+// Incremental stream framing (TCP, TLS, unix stream): RFC 6587 octet-counted frames, and frames ended by
+// a trailer byte, LF or NUL, per connection.
 //
 // A frame is handed to the sink as a (buf, start, end) triple that points into the socket's own chunk
 // whenever the frame lies inside one read; only a frame that straddles reads is copied, into `carry`.
 //
-// Detection, per frame, at the first byte of the frame:
+// Octet counting, detected at the first byte of each frame:
 //   [1-9][0-9]{0,8} SP '<'   octet-counted: the digits are MSG-LEN, the frame is the next MSG-LEN bytes.
-//   anything else            LF-terminated: the frame runs to the next LF; one CR before it is dropped.
-// Requiring '<' (the PRI every RFC 5424 / 3164 message starts with) after the count keeps LF senders whose
-// lines begin with a number ("2024 backup done") from being misread as octet-counted.
+//   Requiring '<' (the PRI every RFC 5424 / 3164 message starts with) keeps LF senders whose lines begin
+//   with a number ("2024 backup done") from being misread as octet-counted.
+//   Sticky: once a connection has sent one such frame, its later frames need only `LEN SP`: the next LEN
+//   bytes are the message whatever they start with (a message without a PRI, as rsyslog and syslog-ng
+//   send one). A frame that does not start with `LEN SP` is still read as a trailer-ended frame.
+//
+// Trailers (RFC 6587 3.4.2, "non-transparent framing"), decided once per connection by its first frame
+// that is not octet-counted:
+//   LF    the first trailer-framed frame ends at an LF: LF ends every later frame (one CR before it is
+//         dropped), and a NUL is message content (the journal shows it as U+FFFD).
+//   NUL   the first one holds a NUL before any LF, and that NUL is followed by '<' (the next message's
+//         PRI), a digit 1-9 (an octet count), another NUL, or is the last byte read so far: NUL ends it and
+//         every later frame, and LF is
+//         content, so a multi-line record (a Python traceback) stays one message. Python's
+//         SysLogHandler over TCP, some Java senders and appliances NUL-terminate and send no LF.
+//   A NUL followed by any other byte in that first frame is content, and the search goes on. The one
+//   case that depends on how the bytes were split into reads: a NUL inside an LF sender's first line
+//   that happens to be the last byte of a read makes the connection NUL-framed.
 //
 // Limits, enforced here (as undici's parser enforces its header limit), never after buffering:
 //   - a frame longer than `maxMessageBytes` is cut to its first `maxMessageBytes` bytes and handed over
 //     once, with its original length; the rest is skipped exactly (octet-counted: the declared count;
-//     LF: up to the next LF). The tail of an oversized frame never becomes a message of its own.
+//     otherwise up to the next trailer). The tail of an oversized frame never becomes a message of its own.
 //   - a declared count above `maxOctetCount` is not trusted as a length (a hostile "999999999 <" would
-//     otherwise swallow every later frame); the frame is read as LF-terminated instead.
-//   - empty lines (LF, CRLF) are not messages; they are counted. LF/CR ending an octet-counted frame
-//     are dropped too, so one message reads the same however it was framed.
+//     otherwise swallow every later frame); the frame is read as trailer-ended instead.
+//   - empty frames (a lone trailer, CRLF) are not messages; they are counted. LF/CR ending an
+//     octet-counted or NUL-ended frame are dropped too, so one message reads the same however it was framed.
 
 export interface FrameSink {
   /** buf[start, end) is one message. origLen > 0: the message was cut from origLen bytes. */
@@ -26,6 +42,7 @@ export interface FrameSink {
 /** Shared by all connections of a server; plain fields so an increment costs one add. */
 export class FramingCounters {
   lfFrames = 0
+  nulFrames = 0
   octetFrames = 0
   truncated = 0
   emptyLines = 0
@@ -38,9 +55,14 @@ const S_LEN = 1 // reading the digits of a possible octet count
 const S_LEN_SP = 2 // saw digits and SP; the next byte decides
 const S_OCTET = 3 // reading an octet-counted body of `need` more bytes
 const S_OCTET_BIG = 4 // reading an oversized octet-counted body: keep up to max, skip the rest
-const S_LINE = 5 // reading an LF-terminated line
-const S_SKIP_LINE = 6 // an oversized line was cut; discarding up to the next LF
+const S_LINE = 5 // reading a trailer-ended frame
+const S_SKIP_LINE = 6 // an oversized trailer-ended frame was cut; discarding up to its trailer
 
+const T_UNDECIDED = 0
+const T_LF = 1
+const T_NUL = 2
+
+const kNUL = 0x00
 const kLF = 0x0a
 const kCR = 0x0d
 const kSP = 0x20
@@ -57,11 +79,20 @@ function trimEnd(buf: Buffer, start: number, end: number): number {
   return end
 }
 
+/** i if it is a match before `limit`; -1 otherwise (bytes at and past `limit` are not this read's). */
+function below(i: number, limit: number): number {
+  return i < limit ? i : -1
+}
+
 export class Framer {
   readonly max: number
   readonly maxOctetCount: number
   readonly counters: FramingCounters
   state = S_START
+  /** The connection's trailer, T_*: decided by its first trailer-ended frame. */
+  trailer = T_UNDECIDED
+  /** The connection has sent a well-formed octet-counted frame: later counts need no '<' after them. */
+  octetSticky = false
   private count = 0
   private digits = 0
   private need = 0
@@ -118,7 +149,8 @@ export class Framer {
           break
         }
         case S_LEN_SP: {
-          if (chunk[pos] === kLT && this.count <= this.maxOctetCount) {
+          if ((this.octetSticky || chunk[pos] === kLT) && this.count <= this.maxOctetCount) {
+            this.octetSticky = true
             this.need = this.count
             this.carryLen = 0 // the header is not part of the message
             fs = pos
@@ -162,8 +194,7 @@ export class Framer {
           break
         }
         case S_LINE: {
-          let lf = chunk.indexOf(kLF, pos)
-          if (lf >= n) lf = -1 // past this read: stale bytes of a reused buffer
+          const lf = this.findTrailer(chunk, pos, n)
           const stop = lf === -1 ? n : lf
           const lineLen = this.carryLen + (stop - fs)
           if (lineLen > max) {
@@ -181,9 +212,14 @@ export class Framer {
             pos = n
           } else {
             if (this.carryLen === 0) {
-              const end = lf > fs && chunk[lf - 1] === kCR ? lf - 1 : lf
+              const end =
+                this.trailer === T_LF
+                  ? lf > fs && chunk[lf - 1] === kCR
+                    ? lf - 1
+                    : lf
+                  : trimEnd(chunk, fs, lf)
               if (end > fs) {
-                this.counters.lfFrames++
+                this.countTrailerFrame()
                 sink.onFrame(chunk, fs, end, 0)
               } else {
                 this.counters.emptyLines++
@@ -198,8 +234,7 @@ export class Framer {
           break
         }
         case S_SKIP_LINE: {
-          let lf = chunk.indexOf(kLF, pos)
-          if (lf >= n) lf = -1
+          const lf = this.findTrailer(chunk, pos, n)
           if (lf === -1) {
             this.origLen += n - pos
             pos = n
@@ -237,7 +272,7 @@ export class Framer {
       this.counters.truncated++
       sink.onFrame(this.carry, 0, this.carryLen, this.count)
     } else if (s === S_SKIP_LINE) {
-      this.counters.lfFrames++
+      this.countTrailerFrame()
       this.counters.truncated++
       sink.onFrame(this.carry, 0, this.carryLen, this.origLen)
     } else if (this.carryLen > 0) {
@@ -247,11 +282,41 @@ export class Framer {
     this.carryLen = 0
   }
 
+  /**
+   * Where the current trailer-ended frame ends in chunk[pos, n): the index of its trailer byte, or -1.
+   * A connection that has not yet decided its trailer decides it here (see the top of this file).
+   */
+  private findTrailer(chunk: Buffer, pos: number, n: number): number {
+    if (this.trailer === T_LF) return below(chunk.indexOf(kLF, pos), n)
+    if (this.trailer === T_NUL) return below(chunk.indexOf(kNUL, pos), n)
+    const lf = below(chunk.indexOf(kLF, pos), n)
+    const limit = lf === -1 ? n : lf
+    for (
+      let z = below(chunk.indexOf(kNUL, pos), limit);
+      z !== -1;
+      z = below(chunk.indexOf(kNUL, z + 1), limit)
+    ) {
+      const next = z + 1 < n ? chunk[z + 1]! : kNUL
+      if (next === kLT || next === kNUL || (next >= 0x31 && next <= 0x39)) {
+        this.trailer = T_NUL
+        return z
+      }
+    }
+    if (lf !== -1) this.trailer = T_LF
+    return lf
+  }
+
+  private countTrailerFrame(): void {
+    if (this.trailer === T_NUL) this.counters.nulFrames++
+    else this.counters.lfFrames++
+  }
+
   private emitCarryLine(sink: FrameSink): void {
     let end = this.carryLen
-    if (end > 0 && this.carry[end - 1] === kCR) end--
+    if (this.trailer === T_NUL) end = trimEnd(this.carry, 0, end)
+    else if (end > 0 && this.carry[end - 1] === kCR) end--
     if (end > 0) {
-      this.counters.lfFrames++
+      this.countTrailerFrame()
       sink.onFrame(this.carry, 0, end, 0)
     } else {
       this.counters.emptyLines++
@@ -261,7 +326,7 @@ export class Framer {
   }
 
   private emitCut(sink: FrameSink, origLen: number): void {
-    this.counters.lfFrames++
+    this.countTrailerFrame()
     this.counters.truncated++
     sink.onFrame(this.carry, 0, this.carryLen, origLen)
     this.carryLen = 0

@@ -32,10 +32,11 @@ export class Counters {
   snapshot(): Record<string, number> {
     const f = this.framing
     return {
-      received_tcp_total: f.lfFrames + f.octetFrames,
+      received_tcp_total: f.lfFrames + f.nulFrames + f.octetFrames,
       received_udp_total: this.receivedUdp,
       received_bytes_udp_total: this.bytesUdp,
       frames_lf_total: f.lfFrames,
+      frames_nul_total: f.nulFrames,
       frames_octet_counted_total: f.octetFrames,
       truncated_total: f.truncated + this.udpTruncated,
       empty_frames_total: f.emptyLines + this.udpEmpty,
