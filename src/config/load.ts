@@ -38,6 +38,7 @@ export interface Config {
     whenFull: 'block' | 'drop'
     maxUnwrittenBytes: number
     directIo: boolean
+    fsync: string
     segmentBytes: number
   }
   journal: {

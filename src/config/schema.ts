@@ -19,6 +19,7 @@ export type Field =
 
 import { isIP } from 'node:net'
 import { checkZone } from '../journal/zone.js'
+import { parseFsync } from '../spool/fsync.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -206,7 +207,18 @@ export const configSchema: Record<string, Field> = {
         default: 1 * MiB,
         doc:
           'Per connection: bytes held in memory, not yet journaled, before its messages go to the spool. ' +
-          '0 = durable mode: every message is written to the spool before it is journaled.',
+          '0 = durable mode: every message is written to the spool before it is journaled, and a TCP ' +
+          'connection is not read again until what it sent is on disk.',
+      },
+      fsync: {
+        kind: 'string',
+        default: 'off',
+        doc:
+          'What survives a power loss: "off" (the OS writes the spool out in its own time), "batch" ' +
+          '(fdatasync after every spool write, before anything counts as written), or an interval such ' +
+          'as "200ms" or "1s" (the segment being written is synced that often).',
+        check: (v) =>
+          parseFsync(v) === null ? 'must be "off", "batch" or an interval like "200ms" or "1s"' : null,
       },
       maxBytes: {
         kind: 'integer',

@@ -20,11 +20,19 @@
 //
 // Positions: `seg`/`off` is where the next record will go (pending bytes included), known synchronously
 // so a connection can remember where its last spooled record ends. `onWritten(seg, off)` reports what is
-// on disk; only that is ever replayed into the journal.
+// on disk; only that is ever replayed into the journal, acknowledged to a RELP sender, or counted as
+// spooled (`recordsWritten`).
+//
+// Power loss (spool.fsync): "off" leaves flushing to the OS (a write survives a crash of this process, not
+// of the machine); "batch" runs fdatasync() after every write before reporting it, so what onWritten
+// reports is on stable storage; an interval ("200ms", "1s") syncs the segment being written that often,
+// so a power loss loses at most that long of writes. A new segment's directory entry is synced with its
+// first sync, or a power loss could lose the whole file.
 
-import { close, closeSync, constants, open, writev } from 'node:fs'
+import { close, closeSync, constants, fdatasync, fsync, open, openSync, writev } from 'node:fs'
 import fastq, { type queue } from 'fastq'
 import { logEvent } from '../log.js'
+import { type FsyncPolicy, kFsyncBatch } from './fsync.js'
 import { alignedBuffer, kDirectAlign, sealRecords } from './native.js'
 import { segmentPath } from './segment.js'
 
@@ -43,6 +51,8 @@ interface Piece {
   buf: Buffer
   len: number
   carry: number
+  /** Records that end in it. */
+  records: number
 }
 
 interface WriteTask {
@@ -54,7 +64,7 @@ interface WriteTask {
   /** Bytes not yet on disk: the pieces' records. */
   len: number
 }
-type Task = { kind: 'open'; seg: number } | WriteTask
+type Task = { kind: 'open'; seg: number } | { kind: 'sync' } | WriteTask
 
 export class SpoolWriter {
   readonly dir: string
@@ -71,9 +81,14 @@ export class SpoolWriter {
   private bufStart = 0
   /** Called before pending records are sealed: whoever encodes into `buf` finishes what it left. */
   beforeSeal: () => void = noop
-  /** Called after each completed write with the end of what is on disk. */
+  /** Called after each completed write with the end of what is on disk (synced, with fsync "batch"). */
   onWritten: (seg: number, off: number) => void = noop
   bytesWritten = 0
+  /** Records whose write has completed: what spooled_total counts. */
+  recordsWritten = 0
+  /** fdatasync() calls that completed, and the time they took. */
+  syncs = 0
+  syncSeconds = 0
   /** Of bytesWritten, those written around the page cache. */
   directBytes = 0
   /** Bytes appended and not yet journaled (pending ones included): what spool.maxBytes bounds. */
@@ -88,6 +103,13 @@ export class SpoolWriter {
     return this.appended - this.bytesWritten
   }
   private appended = 0
+  /** Records committed to the pending buffer since the last flush. */
+  private pendingRecords = 0
+  private readonly fsyncPolicy: FsyncPolicy
+  private syncTimer: NodeJS.Timeout | null = null
+  /** Bytes written since the last sync (interval policy), and whether the directory needs one. */
+  private unsynced = 0
+  private dirUnsynced = false
   private onDisk = 0
   private readonly segBytes = new Map<number, { bytes: number }>()
   /** The current segment's entry in segBytes: a commit adds to it, no lookup per record. */
@@ -108,15 +130,25 @@ export class SpoolWriter {
   private readonly q: queue<Task, void>
   private drainWaiters: (() => void)[] = []
 
-  /** directIo: spool.directIo, large writes around the page cache where the platform can. */
-  constructor(dir: string, firstSeg: number, segmentBytes: number, directIo = true) {
+  /**
+   * directIo: spool.directIo, large writes around the page cache where the platform can.
+   * fsync: spool.fsync as parsed by parseFsync.
+   */
+  constructor(dir: string, firstSeg: number, segmentBytes: number, directIo = true, fsync: FsyncPolicy = 0) {
     this.dir = dir
     this.seg = firstSeg
     this.segmentBytes = segmentBytes
     this.direct = directIo && kODirect !== undefined
+    this.fsyncPolicy = fsync
     this.buf = this.takeBuffer()
     this.q = fastq(this, this.work, 1)
     this.q.drain = () => this.onDrain()
+    if (fsync > 0) {
+      this.syncTimer = setInterval(() => {
+        if (this.unsynced > 0 || this.dirUnsynced) this.push({ kind: 'sync' })
+      }, fsync)
+      this.syncTimer.unref()
+    }
   }
 
   /** Makes room for a record of at most `bytes`; rolls to a new segment first if it would not fit. */
@@ -144,9 +176,10 @@ export class SpoolWriter {
     }
   }
 
-  /** Records that the caller encoded up to buf[end]. */
+  /** Records that the caller encoded one record, up to buf[end]. */
   commit(end: number): void {
     const n = end - this.len
+    this.pendingRecords++
     this.appended += n
     this.off += n
     this.len = end
@@ -189,7 +222,8 @@ export class SpoolWriter {
     if (len === this.carry) return
     this.beforeSeal()
     sealRecords(this.buf, this.carry, len)
-    const piece: Piece = { buf: this.buf, len, carry: this.carry }
+    const piece: Piece = { buf: this.buf, len, carry: this.carry, records: this.pendingRecords }
+    this.pendingRecords = 0
     const t = this.queued
     if (t !== null && t.seg === this.seg && t.pieces.length < kMaxBuffersPerWrite) {
       t.pieces.push(piece)
@@ -247,6 +281,8 @@ export class SpoolWriter {
   }
 
   close(): void {
+    if (this.syncTimer !== null) clearInterval(this.syncTimer)
+    this.syncTimer = null
     this.closeFds(closeSync)
   }
 
@@ -261,6 +297,43 @@ export class SpoolWriter {
     // inside push() when idle, so this must be set before the push, not after.
     this.queued = task.kind === 'write' ? task : null
     this.q.push(task)
+  }
+
+  /**
+   * Makes what is written to the current segment durable: fdatasync() of the file and, once per new
+   * segment, fsync() of the directory that names it. A failure is retried like a failed write: a record
+   * is never reported synced before it is.
+   */
+  private sync(done: () => void): void {
+    const fd = this.fd
+    if (fd < 0) {
+      done()
+      return
+    }
+    const t0 = performance.now()
+    fdatasync(fd, (err) => {
+      if (err) return this.retry(err, `fdatasync ${segmentPath(this.dir, this.fdSeg)}`, () => this.sync(done))
+      const syncDir = () => {
+        this.recovered()
+        this.syncs++
+        this.syncSeconds += (performance.now() - t0) / 1000
+        this.unsynced = 0
+        done()
+      }
+      if (!this.dirUnsynced) return syncDir()
+      let dfd: number
+      try {
+        dfd = openSync(this.dir, 'r')
+      } catch (e) {
+        return this.retry(e as Error, `open ${this.dir} to sync it`, () => this.sync(done))
+      }
+      fsync(dfd, (err2) => {
+        close(dfd, noop)
+        if (err2) return this.retry(err2, `fsync ${this.dir}`, () => this.sync(done))
+        this.dirUnsynced = false
+        syncDir()
+      })
+    })
   }
 
   private takeBuffer(): Buffer {
@@ -284,7 +357,17 @@ export class SpoolWriter {
   // Runs one task at a time, on the event loop; the I/O itself is on libuv's pool.
   private work(task: Task, done: (err: Error | null) => void): void {
     if (this.queued === task) this.queued = null // started: later buffers go to a new task
+    if (task.kind === 'sync') {
+      this.sync(() => done(null))
+      return
+    }
     if (task.kind === 'open') {
+      // The segment being closed is synced first (fsync at an interval): its last writes would
+      // otherwise never be.
+      if (this.fsyncPolicy > 0 && this.unsynced > 0) {
+        this.sync(() => this.work(task, done))
+        return
+      }
       const path = segmentPath(this.dir, task.seg)
       open(path, 'a', (err, fd) => {
         if (err) return this.retry(err, `open ${path}`, () => this.work(task, done))
@@ -293,6 +376,7 @@ export class SpoolWriter {
         this.fd = fd
         this.fdSeg = task.seg
         this.diskOff = 0
+        this.dirUnsynced = this.fsyncPolicy !== 0
         this.onWritten(task.seg, 0)
         if (!this.direct) {
           done(null)
@@ -354,9 +438,21 @@ export class SpoolWriter {
   }
 
   private written(task: WriteTask, done: (err: Error | null) => void): void {
+    if (this.fsyncPolicy === kFsyncBatch) {
+      this.sync(() => this.reportWritten(task, done))
+      return
+    }
+    this.unsynced += task.len
+    this.reportWritten(task, done)
+  }
+
+  private reportWritten(task: WriteTask, done: (err: Error | null) => void): void {
     this.diskOff = task.start + task.pieces[0]!.carry + task.len
+    for (const p of task.pieces) {
+      this.recordsWritten += p.records
+      this.release(p.buf)
+    }
     this.onWritten(this.fdSeg, this.diskOff)
-    for (const p of task.pieces) this.release(p.buf)
     done(null)
   }
 

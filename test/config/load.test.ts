@@ -62,7 +62,7 @@ test('unknown keys and wrong types are rejected, every one named by its path', (
     'bad.json: listeners[0].transport must be one of "tcp", "udp", "tls", got "tls2"',
     'bad.json: listeners[0].port must be an integer from 0 to 65535, got number 70000',
     'bad.json: listeners[1] must be an object, got number 5',
-    'bad.json: spool.thresholdBytz: unknown key (known here: dir, thresholdBytes, maxBytes, whenFull, maxUnwrittenBytes, directIo, segmentBytes)',
+    'bad.json: spool.thresholdBytz: unknown key (known here: dir, thresholdBytes, fsync, maxBytes, whenFull, maxUnwrittenBytes, directIo, segmentBytes)',
     'bad.json: spool.segmentBytes must be an integer from 65536 to 4294967296, got "64M"',
     'bad.json: journal must be an object, got "journal.db"',
   ])
