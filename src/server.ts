@@ -19,6 +19,7 @@ import { Counters } from './metrics/counters.js'
 import { MetricsServer } from './metrics/http.js'
 import { udpRcvbufErrors, udpSocketDrops } from './metrics/kernel.js'
 import { LoopMonitor } from './metrics/loop.js'
+import { parseFsync } from './spool/fsync.js'
 import { listSegments, segmentPath } from './spool/segment.js'
 import { SpoolWriter } from './spool/writer.js'
 
@@ -75,7 +76,13 @@ export class Server {
     this.journalPos = { seg: ready.cursorSeg, off: ready.cursorOff }
     const onDisk = listSegments(cfg.spool.dir)
     const firstSeg = Math.max(ready.cursorSeg, onDisk.at(-1) ?? 0) + 1
-    const spool = new SpoolWriter(cfg.spool.dir, firstSeg, cfg.spool.segmentBytes, cfg.spool.directIo)
+    const spool = new SpoolWriter(
+      cfg.spool.dir,
+      firstSeg,
+      cfg.spool.segmentBytes,
+      cfg.spool.directIo,
+      parseFsync(cfg.spool.fsync) ?? 0,
+    )
     this.spool = spool
     if (forwarding) {
       const forward = new ForwardClient(
@@ -122,13 +129,14 @@ export class Server {
     this.router = router
     const forward = this.forward
     spool.onWritten = (seg, off) => {
-      router.spoolWritten()
+      router.spoolWritten(seg, off)
       journal.postSpooled(seg, off)
       forward?.postSpooled(seg, off)
     }
     journal.postSpooled(firstSeg, 0)
     forward?.postSpooled(firstSeg, 0)
     journal.onProgress = (p) => {
+      router.setJournalStuck(p.failing !== null)
       router.acked(p.acked)
       router.setCursor(p.cursorSeg, p.cursorOff)
       this.journalPos = { seg: p.cursorSeg, off: p.cursorOff }
@@ -198,7 +206,10 @@ export class Server {
     const forwarded = f?.forwarded ?? 0
     return {
       forwarded_total: forwarded,
-      forward_lag_messages: Math.max(0, (f?.backlogAtStart ?? 0) + this.counters.spooled - forwarded),
+      forward_lag_messages: Math.max(
+        0,
+        (f?.backlogAtStart ?? 0) + (this.spool?.recordsWritten ?? 0) - forwarded,
+      ),
       forward_lag_seconds: f !== null && f.oldestMs > 0 ? Math.max(0, (Date.now() - f.oldestMs) / 1000) : 0,
       forward_connected: f?.connected ? 1 : 0,
       forward_publish_errors_total: f?.publishErrors ?? 0,
@@ -215,7 +226,10 @@ export class Server {
       connections_refused_max_total: this.gate.refused.max_connections,
       connections_refused_per_source_total: this.gate.refused.max_connections_per_source,
       refused_not_allowed_total: this.gate.refused.not_allowed,
+      spooled_total: this.spool?.recordsWritten ?? 0,
       spool_bytes_written_total: this.spool?.bytesWritten ?? 0,
+      spool_syncs_total: this.spool?.syncs ?? 0,
+      spool_sync_seconds_total: this.spool?.syncSeconds ?? 0,
       spool_direct_bytes_written_total: this.spool?.directBytes ?? 0,
       connections_open: this.listeners.reduce((n, l) => n + (l instanceof TcpListener ? l.conns.size : 0), 0),
       rss_bytes: mem.rss,

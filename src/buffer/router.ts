@@ -11,6 +11,21 @@
 // Ordering rule that makes this work: when a lane starts spilling, the memory batch is posted at once,
 // before the lane's first spool record exists; the worker journals the batches it holds before it
 // replays what the spool writer reported, which is always later.
+//
+// What a crash (kill -9) may lose, and why it is only ever a connection's newest messages:
+//   durable mode  (threshold 0) a TCP lane that spooled records in a read is not read again until the
+//                 write holding them has completed (writeWait): at any moment at most one read per
+//                 connection is read and not yet on disk.
+//   memory mode   a lane's memory records live only in the journal worker until committed. Were its
+//                 later records spooled while those wait, a crash would keep the newer (on disk) and lose
+//                 the older. So a TCP lane that passes its threshold while it has memory records not yet
+//                 committed stops being read (ackWait) until they are, and only then spills; the rest of
+//                 the read that crossed the threshold still goes to memory. The wait is one commit of
+//                 what the worker holds (it commits memory batches before anything else). While the
+//                 journal cannot commit at all (another process holds its write lock, the disk is full),
+//                 lanes spill without waiting, so senders never wait on a lock, and each such spill is
+//                 counted (spillsUnordered): a crash during that episode may lose older messages of those
+//                 connections while newer spooled ones survive.
 
 import { logEvent } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
@@ -27,6 +42,8 @@ export interface Lane {
   spoolOff: number
   batchId: number
   batchSlot: number
+  /** Waiting for its memory records to be committed before it spills (memory mode, see the top). */
+  awaitingAck: boolean
   /** TCP only: stop and restart reading the socket, so the sender's TCP waits (spool full, "block"). */
   pauseReading?(): void
   resumeReading?(): void
@@ -36,6 +53,7 @@ export interface Lane {
 export class LaneState implements Omit<Lane, 'prefix'> {
   memBytes = 0
   spilling = false
+  awaitingAck = false
   spoolSeg = 0
   spoolOff = 0
   batchId = 0
@@ -75,6 +93,15 @@ export class Router {
   private readonly paused = new Set<Lane>()
   /** Lanes not read until the spool writer catches up (spool.maxUnwrittenBytes). */
   private readonly diskWait = new Set<Lane>()
+  /** Durable mode: lanes not read until the write holding their last spooled record completes. */
+  private readonly writeWait = new Set<Lane>()
+  /** Memory mode: lanes not read until their memory records are committed, then spilling. */
+  private readonly ackWait = new Set<Lane>()
+  /** The journal cannot commit (busy, disk full): lanes spill without waiting for their memory. */
+  private journalStuck = false
+  /** What the spool writer reported on disk: everything before (writtenSeg, writtenOff). */
+  private writtenSeg = 0
+  private writtenOff = 0
   /**
    * Bytes read in this event-loop turn, and the paused lanes queued to read again (past the turn's
    * budget, or at the end of a spool-full or disk-behind hold), in the order they will be resumed.
@@ -124,24 +151,27 @@ export class Router {
     // (the global cap alone would otherwise log spill-end and spill-start for every record).
     const fits =
       lane.memBytes + room <= this.bounds.threshold && this.memTotal + room <= this.bounds.memoryBytes
+    if (
+      !lane.spilling &&
+      !fits &&
+      !lane.awaitingAck &&
+      lane.memBytes > 0 &&
+      lane.pauseReading !== undefined
+    ) {
+      if (this.journalStuck) this.counters.spillsUnordered++
+      else this.awaitAck(lane)
+    }
+    if (lane.awaitingAck) {
+      this.toMemory(lane, buf, start, end, origLen, room)
+      return
+    }
     if (lane.spilling && fits && this.caughtUp(lane)) {
       lane.spilling = false
       this.spillingLanes--
       if (this.spillingLanes === 0 && this.bounds.threshold > 0)
         logEvent('spill-end', { reason: 'journal caught up' })
     }
-    if (!lane.spilling && !fits) {
-      lane.spilling = true
-      if (this.spillingLanes++ === 0 && this.bounds.threshold > 0) {
-        logEvent('spill-start', {
-          reason: 'connection passed spool.thresholdBytes or limits.memoryBytes',
-          threshold: this.bounds.threshold,
-          memoryBytes: this.bounds.memoryBytes,
-        })
-      }
-      this.counters.spillEpisodes++
-      this.postBatch() // everything this lane had in memory goes ahead of what it spools now
-    }
+    if (!lane.spilling && !fits) this.startSpilling(lane)
     if (lane.spilling) {
       const spool = this.spool
       // Full: the quota is reached, or the disk refuses writes (ENOSPC, EIO) and what waits in memory
@@ -164,42 +194,95 @@ export class Router {
       lane.spoolSeg = spool.seg
       lane.spoolOff = spool.off + (end2 - spool.len)
       spool.commit(end2)
-      this.counters.spooled++
       // The disk is behind what this thread reads: rather than hold an ever larger backlog in memory,
       // this sender waits in its TCP until the writer is at half the bound (spoolWritten).
       if (this.bounds.maxUnwritten > 0 && spool.unwritten > this.bounds.maxUnwritten) this.waitForDisk(lane)
     } else {
-      if (this.batchLen + room > this.batch.length) {
-        this.postBatch()
-        if (room > this.batch.length) this.batch = Buffer.allocUnsafe(room)
-      }
-      const before = this.batchLen
-      this.batchLen = this.encoder.encodeUnsealed(
-        this.batch,
-        before,
-        this.now,
-        lane.prefix,
-        buf,
-        start,
-        end,
-        origLen,
-      )
-      const used = this.batchLen - before
-      lane.memBytes += used
-      this.memTotal += used
-      if (lane.batchId !== this.batchId) {
-        lane.batchId = this.batchId
-        lane.batchSlot = this.batchLanes.length
-        this.batchLanes.push(lane)
-        this.batchBytes.push(used)
-      } else {
-        this.batchBytes[lane.batchSlot]! += used
-      }
+      this.toMemory(lane, buf, start, end, origLen, room)
+      return
     }
     if (!this.flushQueued) {
       this.flushQueued = true
       setImmediate(this.flushBound)
     }
+  }
+
+  private toMemory(lane: Lane, buf: Buffer, start: number, end: number, origLen: number, room: number): void {
+    if (this.batchLen + room > this.batch.length) {
+      this.postBatch()
+      if (room > this.batch.length) this.batch = Buffer.allocUnsafe(room)
+    }
+    const before = this.batchLen
+    this.batchLen = this.encoder.encodeUnsealed(
+      this.batch,
+      before,
+      this.now,
+      lane.prefix,
+      buf,
+      start,
+      end,
+      origLen,
+    )
+    const used = this.batchLen - before
+    lane.memBytes += used
+    this.memTotal += used
+    if (lane.batchId !== this.batchId) {
+      lane.batchId = this.batchId
+      lane.batchSlot = this.batchLanes.length
+      this.batchLanes.push(lane)
+      this.batchBytes.push(used)
+    } else {
+      this.batchBytes[lane.batchSlot]! += used
+    }
+    if (!this.flushQueued) {
+      this.flushQueued = true
+      setImmediate(this.flushBound)
+    }
+  }
+
+  private startSpilling(lane: Lane): void {
+    lane.spilling = true
+    if (this.spillingLanes++ === 0 && this.bounds.threshold > 0) {
+      logEvent('spill-start', {
+        reason: 'connection passed spool.thresholdBytes or limits.memoryBytes',
+        threshold: this.bounds.threshold,
+        memoryBytes: this.bounds.memoryBytes,
+      })
+    }
+    this.counters.spillEpisodes++
+    this.postBatch() // everything this lane had in memory goes ahead of what it spools now
+  }
+
+  /** Memory mode: the lane waits for its memory records to be committed before it spills (see the top). */
+  private awaitAck(lane: Lane): void {
+    lane.awaitingAck = true
+    this.postBatch()
+    this.ackWait.add(lane)
+  }
+
+  /**
+   * Whether the journal can commit (the worker's progress says). While it cannot, lanes waiting for
+   * their memory to commit spill now, and no lane waits.
+   */
+  setJournalStuck(stuck: boolean): void {
+    this.journalStuck = stuck
+    if (!stuck) return
+    for (const lane of this.ackWait) {
+      this.counters.spillsUnordered++
+      this.spillAfterAck(lane)
+    }
+  }
+
+  /** The lane's memory records are committed (or the journal is stuck): it spills from its next read on. */
+  private spillAfterAck(lane: Lane): void {
+    this.ackWait.delete(lane)
+    lane.awaitingAck = false
+    this.startSpilling(lane)
+    // It stays spilling until the journal has replayed what it spools next: a position past the
+    // spool's current end, replaced by its first spooled record's.
+    lane.spoolSeg = this.spool.seg
+    lane.spoolOff = this.spool.off + 1
+    this.resumeLater(lane)
   }
 
   /**
@@ -220,6 +303,18 @@ export class Router {
    */
   readDone(lane: Lane, n: number): void {
     this.sourcesDone()
+    if (lane.pauseReading !== undefined) {
+      if (lane.awaitingAck) {
+        lane.pauseReading()
+        return
+      }
+      // Durable: read again once what this read spooled is on disk (spoolWritten).
+      if (this.bounds.threshold === 0 && lane.spilling && !this.written(lane) && !this.writeWait.has(lane)) {
+        this.writeWait.add(lane)
+        lane.pauseReading()
+        return
+      }
+    }
     this.turnBytes += n
     if (this.turnBytes <= kTurnBytes || lane.pauseReading === undefined || this.turnWait.has(lane)) return
     lane.pauseReading()
@@ -247,7 +342,7 @@ export class Router {
     for (const lane of this.turnWait) {
       if (n === kResumePerTurn) break
       this.turnWait.delete(lane)
-      if (this.paused.has(lane) || this.diskWait.has(lane)) continue
+      if (this.held(lane)) continue
       lane.resumeReading?.()
       n++
     }
@@ -276,10 +371,27 @@ export class Router {
       if (b === undefined) continue
       this.inflight.delete(id)
       for (let i = 0; i < b.lanes.length; i++) {
-        b.lanes[i]!.memBytes -= b.bytes[i]!
+        const lane = b.lanes[i]!
+        lane.memBytes -= b.bytes[i]!
         this.memTotal -= b.bytes[i]!
+        if (lane.awaitingAck && lane.memBytes === 0) this.spillAfterAck(lane)
       }
     }
+  }
+
+  /** Whether something other than the turn's budget keeps the lane from being read. */
+  private held(lane: Lane): boolean {
+    return (
+      this.paused.has(lane) || this.diskWait.has(lane) || this.writeWait.has(lane) || this.ackWait.has(lane)
+    )
+  }
+
+  /** Whether the lane's last spooled record is on disk. */
+  private written(lane: Lane): boolean {
+    return (
+      this.writtenSeg > lane.spoolSeg ||
+      (this.writtenSeg === lane.spoolSeg && this.writtenOff >= lane.spoolOff)
+    )
   }
 
   /**
@@ -322,7 +434,7 @@ export class Router {
     })
     const held = [...this.paused]
     this.paused.clear()
-    for (const lane of held) if (!this.diskWait.has(lane)) this.resumeLater(lane)
+    for (const lane of held) if (!this.held(lane)) this.resumeLater(lane)
   }
 
   private waitForDisk(lane: Lane): void {
@@ -332,19 +444,34 @@ export class Router {
     this.counters.pausedForDisk++
   }
 
-  /** A spool write completed: read again from lanes that waited for the disk, once it is half caught up. */
-  spoolWritten(): void {
+  /**
+   * A spool write completed: everything before (seg, off) is on disk. Durable lanes whose records it held
+   * are read again; lanes that waited for the disk, once it is half caught up.
+   */
+  spoolWritten(seg: number, off: number): void {
+    this.writtenSeg = seg
+    this.writtenOff = off
+    if (this.writeWait.size > 0) {
+      for (const lane of this.writeWait) {
+        if (!this.written(lane)) continue
+        this.writeWait.delete(lane)
+        if (!this.held(lane)) this.resumeLater(lane)
+      }
+    }
     if (this.diskWait.size === 0 || this.spool.unwritten > this.bounds.maxUnwritten / 2) return
     const held = [...this.diskWait]
     this.diskWait.clear()
-    for (const lane of held) if (!this.paused.has(lane)) this.resumeLater(lane)
+    for (const lane of held) if (!this.held(lane)) this.resumeLater(lane)
   }
 
   /** A connection closed; its lane no longer counts as spilling (its records stay where they are). */
   closeLane(lane: Lane): void {
     this.paused.delete(lane)
     this.diskWait.delete(lane)
+    this.writeWait.delete(lane)
     this.turnWait.delete(lane)
+    this.ackWait.delete(lane)
+    lane.awaitingAck = false
     if (!lane.spilling) return
     lane.spilling = false
     if (--this.spillingLanes === 0 && this.bounds.threshold > 0)

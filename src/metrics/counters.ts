@@ -7,10 +7,10 @@ export class Counters {
   readonly framing = new FramingCounters()
   receivedUdp = 0
   bytesUdp = 0
-  /** Records written through the spool instead of straight from memory. */
-  spooled = 0
   /** Times a connection crossed its threshold and started spilling. */
   spillEpisodes = 0
+  /** Connections that spilled before their memory records were committed: the journal could not commit. */
+  spillsUnordered = 0
   connectionsOpened = 0
   connectionsClosed = 0
   connectionErrors = 0
@@ -41,8 +41,8 @@ export class Counters {
       truncated_total: f.truncated + this.udpTruncated,
       empty_frames_total: f.emptyLines + this.udpEmpty,
       partial_frames_dropped_at_stop_total: f.partialDropped,
-      spooled_total: this.spooled,
       spill_episodes_total: this.spillEpisodes,
+      spills_unordered_total: this.spillsUnordered,
       connections_opened_total: this.connectionsOpened,
       connections_closed_total: this.connectionsClosed,
       connection_errors_total: this.connectionErrors,

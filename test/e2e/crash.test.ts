@@ -149,14 +149,18 @@ test('memory mode, kill -9: the loss stays within spool.thresholdBytes per conne
     (r) => r.msg,
   )
   t.is(new Set(rows).size, rows.length, 'a message was journaled twice')
-  // The lost messages are the first ones, those the connection held in memory below its threshold:
-  // their records add up to no more than the threshold.
+  // The lost messages are the first ones, those the connection held in memory: below its threshold,
+  // plus the rest of the read that crossed it. (With the journal locked the connection could not wait
+  // for them to commit before it spilled: spills_unordered_total. See test/e2e/delivery.test.ts for the
+  // unlocked case, where a crash loses only the newest.)
   const lost = n - rows.length
   const recordBytes = Buffer.byteLength(spooled[0]!) + 1
   t.true(lost > 0, 'nothing was in memory: the test did not exercise memory mode')
+  const lineBytes = Buffer.byteLength('<13>1 - mem app - - - c=0 s=9999\n')
+  const bound = Math.floor(threshold / recordBytes) + Math.ceil(65536 / lineBytes) + 1
   t.true(
-    lost * recordBytes <= threshold + recordBytes,
-    `${lost} messages (${lost * recordBytes} B) lost, over ${threshold} B`,
+    lost <= bound,
+    `${lost} messages lost: over ${threshold} B of records and one 64 KiB read (${bound})`,
   )
   t.deepEqual(
     rows,

@@ -46,13 +46,15 @@ test('spool disk full (ENOSPC): logged once, nothing lost, recovers by itself wh
     },
   })
   const n = 5000 // ~700 KB of records: far more than the space left
-  await sendTcp(srv.tcpPort, [lines('a', n)])
+  // Durable mode: a sender whose records cannot be written waits (it is not read again) until they are.
+  const a = sendTcp(srv.tcpPort, [lines('a', n)])
   await waitFor('spool-error ENOSPC', () =>
     /spool-error .*error=ENOSPC/.test(srv.stderr()) ? true : undefined,
   )
-  // Still serving while the disk is full: a new sender is accepted (its records wait in memory).
-  await sendTcp(srv.tcpPort, [lines('b', 10)])
+  // Still serving while the disk is full: a new sender is accepted (its first read waits in memory).
+  const b = sendTcp(srv.tcpPort, [lines('b', 10)])
   rmSync(join(small, 'filler'))
+  await Promise.all([a, b])
   await waitFor(
     'every message journaled',
     () => (count(srv.journalPath, 'a') === n && count(srv.journalPath, 'b') === 10 ? true : undefined),
@@ -105,6 +107,8 @@ test('journal disk full (SQLITE_FULL): logged once, connections spill, recovers 
 })
 
 test('spool disk full with limits.memoryBytes reached: the spool.whenFull policy applies ("drop" here), counted', async (t) => {
+  // Memory mode, with a threshold the first read passes: spilling connections are read on while their
+  // records wait for the disk (durable mode would make them wait instead, see the test above).
   const small = tmpfs(t, '2m')
   writeFileSync(join(small, 'filler'), Buffer.alloc(1792 * 1024))
   const dir = tempDir(t)
@@ -112,7 +116,7 @@ test('spool disk full with limits.memoryBytes reached: the spool.whenFull policy
     dir,
     config: {
       limits: { memoryBytes: 1024 * 1024 },
-      spool: { dir: join(small, 'spool'), thresholdBytes: 0, segmentBytes: 65536, whenFull: 'drop' },
+      spool: { dir: join(small, 'spool'), thresholdBytes: 1024, segmentBytes: 65536, whenFull: 'drop' },
       journal: { path: join(dir, 'journal.db') },
     },
   })
