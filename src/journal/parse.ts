@@ -3,8 +3,11 @@
 // seconds or a UTC zone, or an RFC 3339 time in its place (rsyslog); Cisco IOS/ASA headers and mnemonics;
 // FortiGate key=value lines; and no header at all (free text, bare kernel lines).
 //
-// It never throws and never drops: what fits no grammar keeps its whole text in `msg`, with the header
-// fields null and `parseError` set; a frame without a header after its PRI is free text, not an error.
+// It never throws and never drops. A header with a part that fits no grammar (a PRI out of range, an RFC
+// 5424 timestamp that is not one, structured data that cannot be read, an impossible date such as Feb 30)
+// sets `parseError` and keeps the whole frame in `msg`; the parts of the header that could be read still
+// fill their columns, so one bad part costs neither the host nor the app. A frame without a header after
+// its PRI is free text, not an error.
 // Runs in the journal worker, once per row, filling one reused object, so it works on offsets and cuts
 // strings only for the fields it fills.
 
@@ -39,7 +42,8 @@ export class ParsedMessage {
 // RFC 3164 section 4.3.3: a message without a PRI is given facility 1 (user) and severity 5 (notice).
 const kDefaultFacility = 1
 const kDefaultSeverity = 5
-const kMonths = 'JanFebMarAprMayJunJulAugSepOctNovDec'
+// Lower case: a month is compared with its letters folded to lower case ('NOV' from Dell switches).
+const kMonths = 'janfebmaraprmayjunjulaugsepoctnovdec'
 
 export function parseSyslog(text: string, receivedAt: number, out: ParsedMessage): void {
   out.reset()
@@ -66,14 +70,12 @@ export function parseSyslog(text: string, receivedAt: number, out: ParsedMessage
     out.severity = kDefaultSeverity
   }
   if (text.startsWith('1 ', p)) {
-    if (!parse5424(text, p + 2, out)) {
-      out.ts = out.host = out.app = out.procid = out.msgid = out.sd = null
-      out.msg = text
-      out.parseError = 1
-    }
-    return
+    if (!parse5424(text, p + 2, out)) out.parseError = 1
+  } else {
+    parse3164(text, p, receivedAt, out)
   }
-  parse3164(text, p, receivedAt, out)
+  // The flagged row keeps every byte of the frame, whatever the header columns could take from it.
+  if (out.parseError === 1) out.msg = text
 }
 
 function nil(s: string): string | null {
@@ -86,12 +88,19 @@ function tokenEnd(text: string, p: number): number {
   return sp === -1 ? text.length : sp
 }
 
+/**
+ * The RFC 5424 header after "1 ": fills every field it can read. A timestamp that is no time leaves ts
+ * null and the rest is read on; so is a time without an offset (read in parse.timezone, as for RFC 3164).
+ * Returns false when a part did not fit (the caller flags the row and keeps the frame in msg): a bad
+ * timestamp, a frame that ends inside the header, an empty field (two spaces), unreadable SD.
+ */
 function parse5424(text: string, p: number, out: ParsedMessage): boolean {
+  let ok = true
   let e = tokenEnd(text, p)
   if (e - p !== 1 || text.charCodeAt(p) !== 0x2d /* - */) {
-    const t = parseRfc3339(text.slice(p, e))
-    if (t === null) return false
-    out.ts = t
+    const t = rfc3339(text.slice(p, e), true)
+    if (Number.isNaN(t)) ok = false
+    else out.ts = t
   }
   // HOSTNAME APP-NAME PROCID MSGID: four non-empty tokens, each '-' when nil.
   for (let k = 0; k < 4; k++) {
@@ -117,19 +126,25 @@ function parse5424(text: string, p: number, out: ParsedMessage): boolean {
     return false
   }
   if (p < text.length) {
-    if (text.charCodeAt(p) !== 0x20) return false
+    if (text.charCodeAt(p) !== 0x20) {
+      out.sd = null
+      return false
+    }
     p++
   }
   // RFC 5424 6.4: MSG may start with a UTF-8 BOM, which says the rest is UTF-8; it is not content.
   if (text.charCodeAt(p) === 0xfeff) p++
   out.msg = text.slice(p)
-  return true
+  return ok
 }
 
 /**
  * STRUCTURED-DATA to JSON: {"id": {"param": "value"}}. A parameter repeated within one element keeps
  * every value, in order, as an array: {"id": {"ip": ["10.0.0.1", "10.0.0.2"]}}. An element id repeated
- * merges into the same object by the same rule. Returns the offset after the last element, or -1.
+ * merges into the same object by the same rule. Two leniencies, both for real senders: spaces after the
+ * '=' (rsyslog's own test data has `eventSource= "Application"`), and a value without quotes, which runs
+ * to the next space or ']' (VMware ESXi: `[Originator@6876 sub=Vimsvc.TaskManager opID=1a2b]`; syslog-ng
+ * reads it the same way). Returns the offset after the last element, or -1.
  */
 function parseStructuredData(text: string, p: number, out: ParsedMessage): number {
   const sd: Record<string, Record<string, string | string[]>> = Object.create(null)
@@ -152,31 +167,51 @@ function parseStructuredData(text: string, p: number, out: ParsedMessage): numbe
     p = q
     while (p < n && text.charCodeAt(p) === 0x20) {
       p++
-      q = text.indexOf('=', p)
-      if (q <= p || text.charCodeAt(q + 1) !== 0x22) return -1
+      // PARAM-NAME: up to '=', and none of SP ] " on the way
+      q = p
+      while (q < n) {
+        const c = text.charCodeAt(q)
+        if (c === 0x3d || c === 0x20 || c === 0x5d || c === 0x22) break
+        q++
+      }
+      if (q === p || text.charCodeAt(q) !== 0x3d) return -1
       const name = text.slice(p, q)
-      p = q + 2
+      p = q + 1
+      while (text.charCodeAt(p) === 0x20) p++
       let value = ''
-      let from = p
-      for (;;) {
-        if (p >= n) return -1
-        const c = text.charCodeAt(p)
-        if (c === 0x5c /* \ */ && p + 1 < n) {
-          const d = text.charCodeAt(p + 1)
-          if (d === 0x22 || d === 0x5c || d === 0x5d) {
+      if (text.charCodeAt(p) === 0x22) {
+        p++
+        let from = p
+        for (;;) {
+          if (p >= n) return -1
+          const c = text.charCodeAt(p)
+          if (c === 0x5c /* \ */ && p + 1 < n) {
+            const d = text.charCodeAt(p + 1)
+            if (d === 0x22 || d === 0x5c || d === 0x5d) {
+              value += text.slice(from, p)
+              from = p + 1
+              p += 2
+              continue
+            }
+            p++
+          } else if (c === 0x22) {
             value += text.slice(from, p)
-            from = p + 1
-            p += 2
-            continue
+            p++
+            break
+          } else {
+            p++
           }
-          p++
-        } else if (c === 0x22) {
-          value += text.slice(from, p)
-          p++
-          break
-        } else {
-          p++
         }
+      } else {
+        q = p
+        while (q < n) {
+          const c = text.charCodeAt(q)
+          if (c === 0x20 || c === 0x5d || c === 0x22) break
+          q++
+        }
+        if (q === p) return -1
+        value = text.slice(p, q)
+        p = q
       }
       const prev = el[name]
       if (prev === undefined) el[name] = value
@@ -190,17 +225,32 @@ function parseStructuredData(text: string, p: number, out: ParsedMessage): numbe
   return p
 }
 
-/** RFC 3339 (as RFC 5424 restricts it) to unix ms; null if malformed. Fractions beyond ms are dropped. */
-/** With `zoneless`, a time without an offset is accepted and read as a wall-clock time (parse.timezone). */
+/**
+ * RFC 3339 (as RFC 5424 restricts it) to unix ms; null if malformed, or a date that does not exist (Feb
+ * 30). Fractions beyond ms are dropped, however many digits they have. With `zoneless`, a time without
+ * an offset is accepted and read as a wall-clock time (parse.timezone).
+ */
 export function parseRfc3339(s: string, zoneless = false): number | null {
+  const t = rfc3339(s, zoneless)
+  return Number.isNaN(t) ? null : t
+}
+
+// Set by rfc3339() and bsdTime() when a time is well formed but its date does not exist (Feb 30, Apr 31,
+// Feb 29 of a common year): the caller then keeps the header, with ts null and the row flagged, rather
+// than let Date roll it over into the next month.
+let gBadDate = false
+
+/** parseRfc3339 for this module: NaN instead of null, so that the result stays a number. */
+function rfc3339(s: string, zoneless: boolean): number {
   if (
     s.length < (zoneless ? 19 : 20) ||
     s.charCodeAt(4) !== 0x2d ||
     s.charCodeAt(7) !== 0x2d ||
     s.charCodeAt(10) !== 0x54
   ) {
-    return null
+    return Number.NaN
   }
+  gBadDate = false
   const y = digits(s, 0, 4)
   const mo = digits(s, 5, 2)
   const d = digits(s, 8, 2)
@@ -220,9 +270,9 @@ export function parseRfc3339(s: string, zoneless = false): number | null {
     se < 0 ||
     se > 60
   ) {
-    return null
+    return Number.NaN
   }
-  if (s.charCodeAt(13) !== 0x3a || s.charCodeAt(16) !== 0x3a) return null
+  if (s.charCodeAt(13) !== 0x3a || s.charCodeAt(16) !== 0x3a) return Number.NaN
   let p = 19
   let ms = 0
   if (s.charCodeAt(p) === 0x2e /* . */) {
@@ -232,14 +282,17 @@ export function parseRfc3339(s: string, zoneless = false): number | null {
     while (p < s.length) {
       const c = s.charCodeAt(p) - 0x30
       if (c < 0 || c > 9) break
-      ms += c * scale
+      if (scale >= 1) ms += c * scale
       scale /= 10
       p++
     }
-    if (p === start || p - start > 9) return null
-    ms = Math.floor(ms)
+    if (p === start) return Number.NaN
   }
-  if (zoneless && p === s.length) return localMs(y, mo - 1, d, h, mi, se, ms)
+  if (zoneless && p === s.length) {
+    if (d <= daysIn(y, mo - 1)) return localMs(y, mo - 1, d, h, mi, se, ms)
+    gBadDate = true
+    return Number.NaN
+  }
   let offsetMin = 0
   const z = s.charCodeAt(p)
   if (z === 0x5a /* Z */ && p + 1 === s.length) {
@@ -247,12 +300,22 @@ export function parseRfc3339(s: string, zoneless = false): number | null {
   } else if ((z === 0x2b || z === 0x2d) && p + 6 === s.length && s.charCodeAt(p + 3) === 0x3a) {
     const oh = digits(s, p + 1, 2)
     const om = digits(s, p + 4, 2)
-    if (oh < 0 || oh > 23 || om < 0 || om > 59) return null
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return Number.NaN
     offsetMin = (z === 0x2b ? 1 : -1) * (oh * 60 + om)
   } else {
-    return null
+    return Number.NaN
+  }
+  if (d > daysIn(y, mo - 1)) {
+    gBadDate = true
+    return Number.NaN
   }
   return utcMs(y, mo - 1, d, h, mi, se, ms) - offsetMin * 60_000
+}
+
+/** Days in month mo (0-11) of year y, proleptic Gregorian. */
+function daysIn(y: number, mo: number): number {
+  if (mo === 1) return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28
+  return mo === 3 || mo === 5 || mo === 8 || mo === 10 ? 30 : 31
 }
 
 function digits(s: string, at: number, n: number): number {
@@ -290,11 +353,15 @@ function isUpper(c: number): boolean {
   return c >= 0x41 && c <= 0x5a
 }
 
-/** "Jan".."Dec" at p to 0..11, or -1; compared by char code so that no string is cut per row. */
+/**
+ * "Jan".."Dec" at p to 0..11, or -1, in any case ("NOV", "nov"); compared by char code so that no string
+ * is cut per row. Setting bit 0x20 folds an ASCII capital to its small letter and maps no other
+ * character onto a small letter.
+ */
 function monthAt(text: string, p: number): number {
-  const a = text.charCodeAt(p)
-  const b = text.charCodeAt(p + 1)
-  const c = text.charCodeAt(p + 2)
+  const a = text.charCodeAt(p) | 0x20
+  const b = text.charCodeAt(p + 1) | 0x20
+  const c = text.charCodeAt(p + 2) | 0x20
   for (let m = 0, k = 0; m < 12; m++, k += 3) {
     if (kMonths.charCodeAt(k) === a && kMonths.charCodeAt(k + 1) === b && kMonths.charCodeAt(k + 2) === c) {
       return m
@@ -329,10 +396,13 @@ let gEnd = -1
  * "show-timezone"), any other name of 1-6 capitals; those say nothing we can resolve without a zone
  * database, so the time is taken like a zone-less one, in the server's zone. Without a year, the receive
  * year, or the year before when that puts the message more than 31 days in the future (a December
- * message read in January). Sets gEnd to the offset after the match, or -1 (and returns 0) if none.
+ * message read in January). Sets gEnd to the offset after the match, or -1 (and returns 0) if none;
+ * a date that does not exist in the year it falls in (Feb 30; Feb 29 of a common year) matches, returns 0
+ * and sets gBadDate.
  */
 function bsdTime(text: string, p: number, receivedAt: number, anyZone: boolean): number {
   gEnd = -1
+  gBadDate = false
   const n = text.length
   if (n - p < 14 || text.charCodeAt(p + 3) !== 0x20) return 0
   const mon = monthAt(text, p)
@@ -362,16 +432,16 @@ function bsdTime(text: string, p: number, receivedAt: number, anyZone: boolean):
   q += 8
   let ms = 0
   if (text.charCodeAt(q) === 0x2e /* . */ && isDigit(text.charCodeAt(q + 1))) {
+    // Digits past the millisecond are read and dropped, however many there are.
     let scale = 100
-    const from = ++q
-    while (q < n && q - from < 9) {
+    q++
+    while (q < n) {
       c = text.charCodeAt(q)
       if (!isDigit(c)) break
-      ms += (c - 0x30) * scale
+      if (scale >= 1) ms += (c - 0x30) * scale
       scale /= 10
       q++
     }
-    ms = Math.floor(ms)
   }
   if (y < 0 && text.charCodeAt(q) === 0x20) {
     const after = text.charCodeAt(q + 5)
@@ -414,10 +484,15 @@ function bsdTime(text: string, p: number, receivedAt: number, anyZone: boolean):
     y = yearOf(receivedAt)
     t = utc ? utcMs(y, mon, d, h, mi, se, ms) : localMs(y, mon, d, h, mi, se, ms)
     if (t - receivedAt > 31 * 86_400_000) {
-      t = utc ? utcMs(y - 1, mon, d, h, mi, se, ms) : localMs(y - 1, mon, d, h, mi, se, ms)
+      y--
+      t = utc ? utcMs(y, mon, d, h, mi, se, ms) : localMs(y, mon, d, h, mi, se, ms)
     }
   }
   gEnd = q
+  if (d > daysIn(y, mon)) {
+    gBadDate = true
+    return 0
+  }
   return t
 }
 
@@ -502,7 +577,8 @@ function parseCisco(text: string, p: number, receivedAt: number, out: ParsedMess
     // Without a time only the mnemonic marks the line as Cisco; "word: %X-Y-Z: " alone is too weak.
     return false
   }
-  out.ts = timed ? t : null
+  if (timed && gBadDate) out.parseError = 1
+  out.ts = timed && !gBadDate ? t : null
   if (hostFrom >= 0) out.host = text.slice(hostFrom, hostTo)
   ciscoBody(text, p, out)
   return true
@@ -581,24 +657,31 @@ function parse3164(text: string, p: number, receivedAt: number, out: ParsedMessa
     parseKeyValue(text, p, out)
     return
   }
-  let t = bsdTime(text, p, receivedAt, false)
+  // Spaces between PRI and time ("<38> Mar  7 19:06:53 ..."): skipped when a time follows them.
+  let h = p
+  while (text.charCodeAt(h) === 0x20) h++
+  let t = bsdTime(text, h, receivedAt, false)
   if (gEnd >= 0) {
     p = gEnd
   } else {
     // rsyslog's high-precision forwarding: an RFC 3339 time where the BSD one would be; or an ISO time
     // without a zone, as syslog-ng's loggen and some appliances send it (read in parse.timezone).
-    const e = tokenEnd(text, p)
-    const iso = e - p >= 19 ? parseRfc3339(text.slice(p, e), true) : null
-    if (iso === null) {
-      // Cisco's own headers, or no header at all (a bare kernel "[   1.234] ..." line, free text):
-      // then the text after PRI is the message, which is not an error.
-      if (!parseCisco(text, p, receivedAt, out)) out.msg = text.slice(p)
+    const e = tokenEnd(text, h)
+    const iso = e - h >= 19 ? rfc3339(text.slice(h, e), true) : Number.NaN
+    if (Number.isNaN(iso) && !gBadDate) {
+      // No time. "app[pid]: text" is still a tag (Python's SysLogHandler, glibc without a time);
+      // then Cisco's own headers; else no header at all (a bare kernel "[   1.234] ..." line, free
+      // text): the text after PRI is the message, which is not an error.
+      const m = tagAt(text, h, tokenEnd(text, h), out, true)
+      if (m >= 0) out.msg = text.slice(m)
+      else if (!parseCisco(text, p, receivedAt, out)) out.msg = text.slice(p)
       return
     }
     t = iso
     p = e
   }
-  out.ts = t
+  if (gBadDate) out.parseError = 1
+  else out.ts = t
   if (text.charCodeAt(p) === 0x3a) {
     // "Mmm dd hh:mm:ss[.mmm][ ZONE]: ": Cisco without a sequence number or hostname.
     p++
@@ -607,18 +690,18 @@ function parse3164(text: string, p: number, receivedAt: number, out: ParsedMessa
     return
   }
   if (text.charCodeAt(p) === 0x20) p++
-  // HOSTNAME, unless the next word is already the tag ("app:" or "app[pid]:") or a Cisco mnemonic.
+  // HOSTNAME, unless the next word is already the tag ("app:", "app[pid]:", "app[pid]:text") or a Cisco
+  // mnemonic. A word that ends in "::" is an IPv6 address ("2001:db8::"), not a tag.
   let e = tokenEnd(text, p)
-  if (
-    e > p &&
-    e < n &&
-    text.charCodeAt(p) !== 0x25 &&
-    text.charCodeAt(e - 1) !== 0x3a &&
-    text.charCodeAt(e - 1) !== 0x5d
-  ) {
-    out.host = text.slice(p, e)
-    p = e + 1
-    e = tokenEnd(text, p)
+  if (e > p && e < n && text.charCodeAt(p) !== 0x25 && text.charCodeAt(e - 1) !== 0x5d) {
+    let q = p + 1
+    while (q < e && text.charCodeAt(q) !== 0x5b) q++
+    const last = text.charCodeAt(e - 1)
+    if (q === e && (last !== 0x3a || (e - p > 1 && text.charCodeAt(e - 2) === 0x3a))) {
+      out.host = text.slice(p, e)
+      p = e + 1
+      e = tokenEnd(text, p)
+    }
   }
   // Cisco ASA puts " : " between its hostname and the mnemonic.
   if (text.charCodeAt(p) === 0x3a && text.charCodeAt(p + 1) === 0x20 && text.charCodeAt(p + 2) === 0x25) {
@@ -633,36 +716,49 @@ function parse3164(text: string, p: number, receivedAt: number, out: ParsedMessa
       return
     }
   }
-  // TAG: up to '[', ':' or space, at most 48 characters (RFC 5424's APP-NAME limit; anything longer is
-  // a sentence, not a program name); then an optional [pid], then an optional ':' (senders that relay
-  // RFC 5424 as BSD, rsyslog among them, write the tag without one), then a space or the end.
+  const m = tagAt(text, p, e, out, false)
+  out.msg = m >= 0 ? text.slice(m) : text.slice(p)
+}
+
+/**
+ * TAG at p, in the word that ends at e: up to '[', ':' or space, at most 48 characters (RFC 5424's
+ * APP-NAME limit; anything longer is a sentence, not a program name); then an optional [pid], then an
+ * optional ':' (senders that relay RFC 5424 as BSD, rsyslog among them, write the tag without one), then
+ * a space or the end; after "[pid]:" the text may follow without a space. Fills app and procid and
+ * returns where the message starts, or -1 if the word is no tag. `strict` (no time before it): only
+ * "app[pid]:" counts, since "error: disk full" is more likely a sentence than a tag.
+ */
+function tagAt(text: string, p: number, e: number, out: ParsedMessage, strict: boolean): number {
+  const n = text.length
   let q = p
   while (q < e) {
     const c = text.charCodeAt(q)
     if (c === 0x5b || c === 0x3a) break
     q++
   }
-  if (q > p && q - p <= 48) {
-    let r = q
-    let pidFrom = -1
-    let pidTo = -1
-    if (text.charCodeAt(r) === 0x5b) {
-      const close = text.indexOf(']', r)
-      if (close > r && close <= e) {
-        // "app[]:" is a tag with an empty pid, which is no pid
-        if (close > r + 1) {
-          pidFrom = r + 1
-          pidTo = close
-        }
-        r = close + 1
+  if (q === p || q - p > 48) return -1
+  let r = q
+  let pidFrom = -1
+  let pidTo = -1
+  let bracket = false
+  if (text.charCodeAt(r) === 0x5b) {
+    const close = text.indexOf(']', r)
+    if (close > r && close <= e) {
+      // "app[]:" is a tag with an empty pid, which is no pid
+      if (close > r + 1) {
+        pidFrom = r + 1
+        pidTo = close
       }
-    }
-    if (text.charCodeAt(r) === 0x3a) r++
-    if (r === n || text.charCodeAt(r) === 0x20) {
-      out.app = text.slice(p, q)
-      if (pidFrom >= 0) out.procid = text.slice(pidFrom, pidTo)
-      p = r < n ? r + 1 : r
+      r = close + 1
+      bracket = true
     }
   }
-  out.msg = text.slice(p)
+  const colon = text.charCodeAt(r) === 0x3a
+  if (colon) r++
+  if (strict && !(bracket && colon)) return -1
+  if (r < n && text.charCodeAt(r) === 0x20) r++
+  else if (r < n && !(bracket && colon)) return -1
+  out.app = text.slice(p, q)
+  if (pidFrom >= 0) out.procid = text.slice(pidFrom, pidTo)
+  return r
 }
