@@ -69,13 +69,39 @@ export function parseSyslog(text: string, receivedAt: number, out: ParsedMessage
     out.facility = kDefaultFacility
     out.severity = kDefaultSeverity
   }
-  if (text.startsWith('1 ', p)) {
+  const v = text.charCodeAt(p)
+  if (v === 0x31 && text.charCodeAt(p + 1) === 0x20) {
     if (!parse5424(text, p + 2, out)) out.parseError = 1
+  } else if (v >= 0x31 && v <= 0x39 && otherVersion(text, p) > 0) {
+    // RFC 5424 knows only VERSION 1. Another one (2-999) before a header that reads as RFC 5424 is
+    // taken as RFC 5424, so that its time, host and SD are not lost, and flagged.
+    parse5424(text, otherVersion(text, p), out)
+    out.parseError = 1
   } else {
     parse3164(text, p, receivedAt, out)
   }
   // The flagged row keeps every byte of the frame, whatever the header columns could take from it.
   if (out.parseError === 1) out.msg = text
+}
+
+/**
+ * At p, a VERSION of 1-3 digits other than "1", then SP and what starts an RFC 5424 header (NILVALUE and
+ * SP, or a date "dddd-dd-ddT"): returns where the header starts, or 0.
+ */
+function otherVersion(text: string, p: number): number {
+  let q = p + 1
+  while (q < p + 3 && isDigit(text.charCodeAt(q))) q++
+  if (text.charCodeAt(q) !== 0x20 || (q === p + 1 && text.charCodeAt(p) === 0x31)) return 0
+  q++
+  if (text.charCodeAt(q) === 0x2d && text.charCodeAt(q + 1) === 0x20) return q
+  if (
+    text.charCodeAt(q + 4) === 0x2d &&
+    text.charCodeAt(q + 7) === 0x2d &&
+    text.charCodeAt(q + 10) === 0x54
+  ) {
+    return digits(text, q, 4) >= 0 ? q : 0
+  }
+  return 0
 }
 
 function nil(s: string): string | null {
@@ -102,12 +128,23 @@ function parse5424(text: string, p: number, out: ParsedMessage): boolean {
     if (Number.isNaN(t)) ok = false
     else out.ts = t
   }
-  // HOSTNAME APP-NAME PROCID MSGID: four non-empty tokens, each '-' when nil.
+  // HOSTNAME APP-NAME PROCID MSGID: four non-empty tokens, each '-' when nil. One with a control
+  // character (a LF, a TAB) is a bad part: its column stays null.
   for (let k = 0; k < 4; k++) {
     p = e + 1
     if (p > text.length) return false
     e = tokenEnd(text, p)
     if (e === p) return false
+    let i = p
+    while (i < e) {
+      const c = text.charCodeAt(i)
+      if (c < 0x20 || c === 0x7f) break
+      i++
+    }
+    if (i < e) {
+      ok = false
+      continue
+    }
     const v = nil(text.slice(p, e))
     if (k === 0) out.host = v
     else if (k === 1) out.app = v
@@ -228,7 +265,7 @@ function parseStructuredData(text: string, p: number, out: ParsedMessage): numbe
 /**
  * RFC 3339 (as RFC 5424 restricts it) to unix ms; null if malformed, or a date that does not exist (Feb
  * 30). Fractions beyond ms are dropped, however many digits they have. With `zoneless`, a time without
- * an offset is accepted and read as a wall-clock time (parse.timezone).
+ * an offset is accepted and read as a wall-clock time (parse.timezone), and a space may stand for the T.
  */
 export function parseRfc3339(s: string, zoneless = false): number | null {
   const t = rfc3339(s, zoneless)
@@ -242,11 +279,12 @@ let gBadDate = false
 
 /** parseRfc3339 for this module: NaN instead of null, so that the result stays a number. */
 function rfc3339(s: string, zoneless: boolean): number {
+  const tee = s.charCodeAt(10)
   if (
     s.length < (zoneless ? 19 : 20) ||
     s.charCodeAt(4) !== 0x2d ||
     s.charCodeAt(7) !== 0x2d ||
-    s.charCodeAt(10) !== 0x54
+    (tee !== 0x54 && (tee !== 0x20 || !zoneless))
   ) {
     return Number.NaN
   }
@@ -516,14 +554,28 @@ function mnemonicAt(text: string, p: number): number {
   return q
 }
 
-/** After a Cisco time's ": " at p: the mnemonic, when there is one, becomes the app; the rest is msg. */
-function ciscoBody(text: string, p: number, out: ParsedMessage): void {
-  const colon = mnemonicAt(text, p)
-  if (colon >= 0) {
-    out.app = text.slice(p + 1, colon)
-    p = colon + 1 < text.length ? colon + 2 : colon + 1
+/**
+ * After a Cisco time's ": " at p: the mnemonic, when there is one, becomes the app, and a word before it
+ * the host ("mydevice.com %CRYPTO-4-RECVD_PKT_INV_SPI: ..."); the rest is msg. Returns whether there was
+ * a mnemonic; without one, msg is the text from p.
+ */
+function ciscoBody(text: string, p: number, out: ParsedMessage): boolean {
+  let colon = mnemonicAt(text, p)
+  if (colon < 0 && text.charCodeAt(p) !== 0x25) {
+    const sp = tokenEnd(text, p)
+    colon = sp > p && sp - p <= 255 ? mnemonicAt(text, sp + 1) : -1
+    if (colon >= 0) {
+      out.host = text.slice(p, sp)
+      p = sp + 1
+    }
   }
-  out.msg = text.slice(p)
+  if (colon < 0) {
+    out.msg = text.slice(p)
+    return false
+  }
+  out.app = text.slice(p + 1, colon)
+  out.msg = text.slice(colon + 1 < text.length ? colon + 2 : colon + 1)
+  return true
 }
 
 /**
@@ -666,7 +718,10 @@ function parse3164(text: string, p: number, receivedAt: number, out: ParsedMessa
   } else {
     // rsyslog's high-precision forwarding: an RFC 3339 time where the BSD one would be; or an ISO time
     // without a zone, as syslog-ng's loggen and some appliances send it (read in parse.timezone).
-    const e = tokenEnd(text, h)
+    let e = tokenEnd(text, h)
+    // "2006-10-29 02:00:00.156+01:00": date and time apart (syslog-ng reads it too)
+    if (e - h === 10 && isDigit(text.charCodeAt(e + 1)) && text.charCodeAt(h + 4) === 0x2d)
+      e = tokenEnd(text, e + 1)
     const iso = e - h >= 19 ? rfc3339(text.slice(h, e), true) : Number.NaN
     if (Number.isNaN(iso) && !gBadDate) {
       // No time. "app[pid]: text" is still a tag (Python's SysLogHandler, glibc without a time);
@@ -683,11 +738,11 @@ function parse3164(text: string, p: number, receivedAt: number, out: ParsedMessa
   if (gBadDate) out.parseError = 1
   else out.ts = t
   if (text.charCodeAt(p) === 0x3a) {
-    // "Mmm dd hh:mm:ss[.mmm][ ZONE]: ": Cisco without a sequence number or hostname.
+    // "Mmm dd hh:mm:ss[.mmm][ ZONE]: ": Cisco without a sequence number or hostname, when a mnemonic
+    // follows; else a BSD header with a colon after its time (rsyslog reads it so too).
     p++
     if (text.charCodeAt(p) === 0x20) p++
-    ciscoBody(text, p, out)
-    return
+    if (ciscoBody(text, p, out)) return
   }
   if (text.charCodeAt(p) === 0x20) p++
   // HOSTNAME, unless the next word is already the tag ("app:", "app[pid]:", "app[pid]:text") or a Cisco

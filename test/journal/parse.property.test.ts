@@ -251,8 +251,10 @@ test('Cisco: generated messages parse back to what generated them', (t) => {
   const parsed = new ParsedMessage()
   fc.assert(
     fc.property(
-      // A hostname comes with "logging origin-id", which only shows after a sequence number.
-      message.filter((m) => m.host === null || m.seq !== null),
+      // A hostname comes with "logging origin-id", which only shows after a sequence number. Without a
+      // sequence number or a mnemonic, "Mmm dd hh:mm:ss: text" is a BSD header with a colon after the
+      // time (as rsyslog reads it), not Cisco.
+      message.filter((m) => (m.host === null || m.seq !== null) && (m.seq !== null || m.mnemonic !== null)),
       (m) => {
         const line =
           `<${m.pri}>${m.seq === null ? '' : `${m.seq}: `}${m.host === null ? '' : `${m.host}: `}` +

@@ -256,3 +256,39 @@ test('fractions of a second with more than 9 digits are read (to the millisecond
   t.is(c.ts, new Date(2026, 10, 23, 10, 0, 0, 123).getTime())
   t.deepEqual([c.host, c.app, c.msg], ['host', 'app', 'x'])
 })
+
+test('RFC 5424 with a VERSION other than 1: read as RFC 5424 so nothing is lost, and flagged', (t) => {
+  const text = '<78>5 2016-01-15T00:04:01+00:00 host1 CROND 10391 - [sdid] some_message'
+  const p = parse(text)
+  t.deepEqual(
+    [p.ts, p.host, p.app, p.procid, p.sd],
+    [Date.UTC(2016, 0, 15, 0, 4, 1), 'host1', 'CROND', '10391', '{"sdid":{}}'],
+  )
+  t.is(p.parseError, 1)
+  t.is(p.msg, text)
+  // without a header after it, a number is just text
+  t.deepEqual(
+    [parse('<13>5 people logged in').msg, parse('<13>5 people logged in').parseError],
+    ['5 people logged in', 0],
+  )
+})
+
+test('RFC 5424: a control character in a header field makes that field a bad part', (t) => {
+  const p = parse('<1>1 - host\nname app - - - x')
+  t.deepEqual([p.host, p.app, p.parseError], [null, 'app', 1])
+})
+
+test('BSD: a colon after the time, and an ISO date and time apart', (t) => {
+  const p = parse('<38>Mar 7 2008 19:06:53: example tag: testmessage')
+  t.deepEqual(
+    [p.ts, p.host, p.app, p.msg],
+    [new Date(2008, 2, 7, 19, 6, 53).getTime(), 'example', 'tag', 'testmessage'],
+  )
+  const q = parse('<7>2006-10-29 02:00:00.156+01:00 host app: x')
+  t.deepEqual([q.ts, q.host, q.app, q.msg], [Date.UTC(2006, 9, 29, 1, 0, 0, 156), 'host', 'app', 'x'])
+})
+
+test('Cisco: a host between the time and the mnemonic', (t) => {
+  const p = parse('<0>91: *Oct 07 03:10:04: mydevice.com %CRYPTO-4-RECVD_PKT_INV_SPI: decaps: bad spi')
+  t.deepEqual([p.host, p.app, p.msg], ['mydevice.com', 'CRYPTO-4-RECVD_PKT_INV_SPI', 'decaps: bad spi'])
+})
