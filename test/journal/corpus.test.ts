@@ -16,12 +16,14 @@ test('the corpus covers every dialect the parser knows', (t) => {
   const dialects = new Set(corpus.map((e) => e.dialect))
   for (const d of [
     'rfc5424',
+    'esxi',
     'bsd',
     'bsd-tag',
     'rsyslog-rfc3339',
     'cisco',
     'kernel',
     'fortigate',
+    'no-time-tag',
     'no-pri',
   ]) {
     t.true(dialects.has(d), d)

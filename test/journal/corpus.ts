@@ -613,6 +613,59 @@ export const corpus: CorpusEntry[] = [
     },
   },
 
+  // VMware ESXi: RFC 5424 with SD values not quoted.
+  {
+    dialect: 'esxi',
+    line:
+      '<166>1 2024-05-01T10:00:00.123Z esxi01.lab Hostd 2099431 - [Originator@6876 sub=Vimsvc.TaskManager ' +
+      'opID=esxui-13c6-6b16 sid=5214bde6 user=root] Task Completed',
+    expect: {
+      ts: Date.UTC(2024, 4, 1, 10, 0, 0, 123),
+      facility: 20,
+      severity: 6,
+      host: 'esxi01.lab',
+      app: 'Hostd',
+      procid: '2099431',
+      msgid: null,
+      sd: '{"Originator@6876":{"sub":"Vimsvc.TaskManager","opID":"esxui-13c6-6b16","sid":"5214bde6","user":"root"}}',
+      msg: 'Task Completed',
+      parseError: 0,
+    },
+  },
+  // Dell switches: the month in capitals.
+  {
+    dialect: 'bsd',
+    line: '<190>NOV 22 00:00:33 192.168.33.8-1 CMDLOGGER[165319912]: cmd_logger_api.c(83) 13518 %% CLI:root logged in',
+    expect: {
+      ts: local(2026, 10, 22, 0, 0, 33),
+      facility: 23,
+      severity: 6,
+      host: '192.168.33.8-1',
+      app: 'CMDLOGGER',
+      procid: '165319912',
+      msgid: null,
+      sd: null,
+      msg: 'cmd_logger_api.c(83) 13518 %% CLI:root logged in',
+      parseError: 0,
+    },
+  },
+  // No time, but a tag with a pid: Python's SysLogHandler with an ident, glibc's syslog(3) over TCP.
+  {
+    dialect: 'no-time-tag',
+    line: '<12>pyapp[29753]: python warning',
+    expect: {
+      ts: null,
+      facility: 1,
+      severity: 4,
+      host: null,
+      app: 'pyapp',
+      procid: '29753',
+      msgid: null,
+      sd: null,
+      msg: 'python warning',
+      parseError: 0,
+    },
+  },
   // No PRI: RFC 3164 4.3.3 defaults, the whole line is the message.
   {
     dialect: 'no-pri',
@@ -710,6 +763,38 @@ export const corpus: CorpusEntry[] = [
       msgid: null,
       sd: null,
       msg: '<13>1 2026-13-45T10:00:00Z host app - - - month 13',
+      parseError: 1,
+    },
+  },
+  {
+    dialect: 'malformed',
+    line: '<13>Feb 30 10:00:00 host app[7]: an impossible date',
+    expect: {
+      ts: null,
+      facility: 1,
+      severity: 5,
+      host: 'host',
+      app: 'app',
+      procid: '7',
+      msgid: null,
+      sd: null,
+      msg: '<13>Feb 30 10:00:00 host app[7]: an impossible date',
+      parseError: 1,
+    },
+  },
+  {
+    dialect: 'malformed',
+    line: '<78>2 2026-11-23T10:00:00Z host1 CROND 10391 - - a version that is not 1',
+    expect: {
+      ts: Date.UTC(2026, 10, 23, 10, 0, 0),
+      facility: 9,
+      severity: 6,
+      host: 'host1',
+      app: 'CROND',
+      procid: '10391',
+      msgid: null,
+      sd: null,
+      msg: '<78>2 2026-11-23T10:00:00Z host1 CROND 10391 - - a version that is not 1',
       parseError: 1,
     },
   },
