@@ -279,6 +279,7 @@ let gBadDate = false
 
 /** parseRfc3339 for this module: NaN instead of null, so that the result stays a number. */
 function rfc3339(s: string, zoneless: boolean): number {
+  gBadDate = false
   const tee = s.charCodeAt(10)
   if (
     s.length < (zoneless ? 19 : 20) ||
@@ -288,7 +289,6 @@ function rfc3339(s: string, zoneless: boolean): number {
   ) {
     return Number.NaN
   }
-  gBadDate = false
   const y = digits(s, 0, 4)
   const mo = digits(s, 5, 2)
   const d = digits(s, 8, 2)
