@@ -12,6 +12,7 @@ import type { ForwardProgress } from './forward/protocol.js'
 import { readForwardState } from './forward/state.js'
 import { JournalClient, journalOptions } from './journal/client.js'
 import { ConnectionGate } from './listen/gate.js'
+import { RelpConn, RelpCounters } from './listen/relp.js'
 import { TcpListener } from './listen/tcp.js'
 import { UdpListener } from './listen/udp.js'
 import { logEvent } from './log.js'
@@ -26,7 +27,7 @@ import { SpoolWriter } from './spool/writer.js'
 const kStatsIntervalMs = 2000
 
 export interface Bound {
-  transport: 'tcp' | 'udp' | 'tls'
+  transport: 'tcp' | 'udp' | 'tls' | 'relp'
   host: string
   port: number
 }
@@ -34,6 +35,9 @@ export interface Bound {
 export class Server {
   readonly config: Config
   readonly counters = new Counters()
+  readonly relp = new RelpCounters()
+  /** Open RELP sessions: each is told when the spool has written what it must acknowledge. */
+  private readonly relpSessions = new Set<RelpConn>()
   readonly gate: ConnectionGate
   bound: Bound[] = []
   private journal: JournalClient | null = null
@@ -128,8 +132,10 @@ export class Server {
     router.setCursor(ready.cursorSeg, ready.cursorOff)
     this.router = router
     const forward = this.forward
+    const relpSessions = this.relpSessions
     spool.onWritten = (seg, off) => {
       router.spoolWritten(seg, off)
+      for (const session of relpSessions) session.written(seg, off)
       journal.postSpooled(seg, off)
       forward?.postSpooled(seg, off)
     }
@@ -157,9 +163,18 @@ export class Server {
     const max = cfg.limits.maxMessageBytes
     for (const l of cfg.listeners) {
       const listener =
-        l.transport !== 'udp'
-          ? new TcpListener(l, router, this.counters, cfg.limits, this.gate)
-          : new UdpListener(l, router, this.counters, max, cfg.udp.recvBufferBytes, this.gate)
+        l.transport === 'udp'
+          ? new UdpListener(l, router, this.counters, max, cfg.udp.recvBufferBytes, this.gate)
+          : l.transport === 'relp'
+            ? new TcpListener(
+                l,
+                router,
+                this.counters,
+                cfg.limits,
+                this.gate,
+                (socket, tls) => new RelpConn(socket, router, max, this.relp, relpSessions, tls),
+              )
+            : new TcpListener(l, router, this.counters, cfg.limits, this.gate)
       this.listeners.push(listener)
       const bound = await listener.listen()
       this.bound.push({ transport: l.transport, host: bound.host, port: bound.port })
@@ -223,6 +238,11 @@ export class Server {
     return {
       ...this.forwardStats(),
       ...this.counters.snapshot(),
+      received_relp_total: this.relp.received,
+      relp_sessions_total: this.relp.sessions,
+      relp_acked_total: this.relp.acked,
+      relp_refused_total: this.relp.refusedAcks,
+      relp_protocol_errors_total: this.relp.protocolErrors,
       connections_refused_max_total: this.gate.refused.max_connections,
       connections_refused_per_source_total: this.gate.refused.max_connections_per_source,
       refused_not_allowed_total: this.gate.refused.not_allowed,
@@ -298,6 +318,8 @@ export class Server {
       await this.spool.drain()
       this.spool.close()
     }
+    // RELP sessions: everything they read is written and acknowledged now; they close.
+    await Promise.all(this.listeners.map((l) => (l instanceof TcpListener ? l.afterDrain() : undefined)))
     await this.forward?.stop()
     if (this.journal !== null) {
       this.journal.postStats(this.stats())
@@ -306,7 +328,7 @@ export class Server {
     this.loop.stop()
     const s = this.stats()
     logEvent('stopped', {
-      received: s.received_tcp_total! + s.received_udp_total!,
+      received: s.received_tcp_total! + s.received_udp_total! + s.received_relp_total!,
       spooled: s.spooled_total,
       journaled: this.journal?.journaled ?? 0,
       truncated: s.truncated_total,

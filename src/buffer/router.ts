@@ -44,6 +44,11 @@ export interface Lane {
   batchSlot: number
   /** Waiting for its memory records to be committed before it spills (memory mode, see the top). */
   awaitingAck: boolean
+  /**
+   * Every record goes to the spool, whatever the threshold (RELP: a message is acknowledged once its
+   * record is on disk, so it must have one).
+   */
+  alwaysSpool?: boolean
   /** TCP only: stop and restart reading the socket, so the sender's TCP waits (spool full, "block"). */
   pauseReading?(): void
   resumeReading?(): void
@@ -145,12 +150,15 @@ export class Router {
     }
   }
 
-  route(lane: Lane, buf: Buffer, start: number, end: number, origLen: number): void {
+  /** Returns false when the record was dropped (the spool is full and its policy is "drop"). */
+  route(lane: Lane, buf: Buffer, start: number, end: number, origLen: number): boolean {
     const room = maxRecordBytes(lane.prefix.length, end - start)
     // One test for both directions, so a lane never leaves the spill lane only to re-enter it at once
     // (the global cap alone would otherwise log spill-end and spill-start for every record).
     const fits =
-      lane.memBytes + room <= this.bounds.threshold && this.memTotal + room <= this.bounds.memoryBytes
+      lane.memBytes + room <= this.bounds.threshold &&
+      this.memTotal + room <= this.bounds.memoryBytes &&
+      lane.alwaysSpool !== true
     if (
       !lane.spilling &&
       !fits &&
@@ -163,7 +171,7 @@ export class Router {
     }
     if (lane.awaitingAck) {
       this.toMemory(lane, buf, start, end, origLen, room)
-      return
+      return true
     }
     if (lane.spilling && fits && this.caughtUp(lane)) {
       lane.spilling = false
@@ -179,7 +187,7 @@ export class Router {
       const full =
         (this.bounds.spoolMaxBytes > 0 && spool.backlog + room > this.bounds.spoolMaxBytes) ||
         (spool.failing && spool.unwritten + room > this.bounds.memoryBytes)
-      if (full && !this.spoolFull(lane)) return // dropped, and counted
+      if (full && !this.spoolFull(lane)) return false // dropped, and counted
       spool.reserve(room)
       const end2 = this.encoder.encodeUnsealed(
         spool.buf,
@@ -199,12 +207,13 @@ export class Router {
       if (this.bounds.maxUnwritten > 0 && spool.unwritten > this.bounds.maxUnwritten) this.waitForDisk(lane)
     } else {
       this.toMemory(lane, buf, start, end, origLen, room)
-      return
+      return true
     }
     if (!this.flushQueued) {
       this.flushQueued = true
       setImmediate(this.flushBound)
     }
+    return true
   }
 
   private toMemory(lane: Lane, buf: Buffer, start: number, end: number, origLen: number, room: number): void {
@@ -242,6 +251,7 @@ export class Router {
 
   private startSpilling(lane: Lane): void {
     lane.spilling = true
+    if (lane.alwaysSpool === true) return // it never used memory: not a spill episode
     if (this.spillingLanes++ === 0 && this.bounds.threshold > 0) {
       logEvent('spill-start', {
         reason: 'connection passed spool.thresholdBytes or limits.memoryBytes',
@@ -474,6 +484,7 @@ export class Router {
     lane.awaitingAck = false
     if (!lane.spilling) return
     lane.spilling = false
+    if (lane.alwaysSpool === true) return
     if (--this.spillingLanes === 0 && this.bounds.threshold > 0)
       logEvent('spill-end', { reason: 'spilling connections closed' })
   }

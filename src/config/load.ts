@@ -11,7 +11,7 @@ export interface TlsConfig {
 }
 
 export interface ListenerConfig {
-  transport: 'tcp' | 'udp' | 'tls'
+  transport: 'tcp' | 'udp' | 'tls' | 'relp'
   host: string
   port: number
   tls: TlsConfig
@@ -81,6 +81,11 @@ export interface ConsumeNatsConfig extends NatsConnectionConfig {
   ackWaitSeconds: number
 }
 
+/** Whether the listener speaks TLS: "tls", and "relp" with a certificate. */
+export function usesTls(l: ListenerConfig): boolean {
+  return l.transport === 'tls' || (l.transport === 'relp' && l.tls.cert !== '')
+}
+
 /** The built-in defaults, as a plain object (what `spillway serve` runs with and no config file). */
 export function defaults(): Config {
   return fill(configSchema, {}, '', []) as unknown as Config
@@ -99,9 +104,13 @@ export function validate(raw: unknown, source: string): Config {
   const { $schema: _schema, ...rest } = raw as Record<string, unknown>
   const cfg = fill(configSchema, rest, '', errors) as unknown as Config
   cfg.listeners?.forEach((l, i) => {
-    if (l.transport !== 'tls') return
-    if (!l.tls?.cert) errors.push(`listeners[${i}].tls.cert is required for transport "tls"`)
-    if (!l.tls?.key) errors.push(`listeners[${i}].tls.key is required for transport "tls"`)
+    const tls = l.tls ?? { cert: '', key: '', ca: '', clientAuth: 'none' }
+    // RELP is plain TCP unless one of its TLS files is set.
+    const relpTls = l.transport === 'relp' && (tls.cert !== '' || tls.key !== '' || tls.ca !== '')
+    if (l.transport !== 'tls' && !relpTls) return
+    const what = relpTls ? 'RELP over TLS' : 'transport "tls"'
+    if (!tls.cert) errors.push(`listeners[${i}].tls.cert is required for ${what}`)
+    if (!tls.key) errors.push(`listeners[${i}].tls.key is required for ${what}`)
     if (l.tls?.clientAuth === 'require' && !l.tls.ca) {
       errors.push(
         `listeners[${i}].tls.ca is required for clientAuth "require" (the CA client certificates chain to)`,

@@ -37,15 +37,17 @@ export const configSchema: Record<string, Field> = {
     item: {
       transport: {
         kind: 'enum',
-        values: ['tcp', 'udp', 'tls'],
+        values: ['tcp', 'udp', 'tls', 'relp'],
         default: 'tcp',
-        doc: '"tcp", "udp", or "tls" (RFC 5425: TCP with TLS; octet-counted and LF framing both read).',
+        doc:
+          '"tcp", "udp", "tls" (RFC 5425: TCP with TLS; octet-counted and LF framing both read), or "relp" ' +
+          "(rsyslog's RELP: each message acknowledged once it is on disk; with TLS when tls.cert is set).",
       },
       host: { kind: 'string', default: '127.0.0.1', doc: 'Address to bind; "0.0.0.0" or "::" for all.' },
       port: { kind: 'integer', min: 0, max: 65535, default: kDefaultPort, doc: 'Port; 0 picks a free one.' },
       tls: {
         kind: 'object',
-        doc: 'For transport "tls" only. Files are read at start and again on SIGHUP.',
+        doc: 'For transport "tls", and "relp" over TLS. Files are read at start and again on SIGHUP.',
         fields: {
           cert: {
             kind: 'string',

@@ -6,7 +6,31 @@ import { type Lane, LaneState, type Router } from '../buffer/router.js'
 import { Framer, type FrameSink, type FramingCounters } from '../framing/framer.js'
 import { connPrefix } from '../spool/record.js'
 
-export class TcpConn extends LaneState implements FrameSink, Lane {
+/** What a stream listener (listen/tcp.ts) needs of a connection, whatever it speaks. */
+export interface StreamConn extends Lane {
+  /** Replaced once, when the listener moves the connection into a socket with a reused read buffer. */
+  socket: Socket
+  readonly peer: string
+  /** For a socket reading into a shared buffer (listen/read-buffer.ts): buf[0, n) is this read. */
+  readonly onRead: (n: number, buf: Buffer) => void
+  /** For a socket read the usual way ('data'). */
+  readonly onData: (chunk: Buffer) => void
+  /**
+   * No more bytes will come: with `flush` the peer finished (an unfinished frame is kept as it is);
+   * without, the server is closing the connection (an unfinished frame is dropped and counted).
+   */
+  finish(flush: boolean): void
+  /**
+   * Sessions that answer what they read (RELP): at stop, reading ends first, and the session is closed
+   * only once what was read is written and answered (closeSession).
+   */
+  stopReading?(): void
+  closeSession?(ms: number): Promise<void>
+  /** The socket has closed. */
+  closed?(): void
+}
+
+export class TcpConn extends LaneState implements FrameSink, StreamConn {
   /** Replaced once, when the listener moves the connection into a socket with a reused read buffer. */
   socket: Socket
   readonly peer: string
@@ -39,6 +63,10 @@ export class TcpConn extends LaneState implements FrameSink, Lane {
       this.framer.push(buf, this, n)
       this.router.readDone(this, n)
     }
+  }
+
+  finish(flush: boolean): void {
+    this.framer.finish(this, flush)
   }
 
   pauseReading(): void {

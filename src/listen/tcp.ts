@@ -12,11 +12,11 @@ import {
   type Server as TlsServer,
 } from 'node:tls'
 import type { Router } from '../buffer/router.js'
-import type { ListenerConfig } from '../config/load.js'
+import { type ListenerConfig, usesTls } from '../config/load.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
 import type { Counters } from '../metrics/counters.js'
-import { TcpConn } from './conn.js'
+import { type StreamConn, TcpConn } from './conn.js'
 import { allowList, type ConnectionGate } from './gate.js'
 import { adoptWithReadBuffer } from './read-buffer.js'
 
@@ -26,9 +26,12 @@ export interface TcpLimits {
   keepAliveSeconds: number
 }
 
+/** Makes the connection object for an accepted socket: what it speaks is the factory's business. */
+export type ConnFactory = (socket: Socket, tls: boolean) => StreamConn
+
 export class TcpListener {
   readonly config: ListenerConfig
-  readonly conns = new Set<TcpConn>()
+  readonly conns = new Set<StreamConn>()
   private readonly server: Server
   private readonly router: Router
   private readonly counters: Counters
@@ -36,7 +39,9 @@ export class TcpListener {
   private readonly gate: ConnectionGate
   private readonly allow: BlockList | null
   private readonly name: string
+  private readonly makeConn: ConnFactory
   private stopping = false
+  private serverClosed: Promise<void> = Promise.resolve()
   private readonly subjects = new Set<string>()
   /** Every plain-TCP read of this listener lands here; the framer and router copy what they keep. */
   private readonly readBuffer = Buffer.allocUnsafe(64 * 1024)
@@ -51,15 +56,20 @@ export class TcpListener {
     counters: Counters,
     limits: TcpLimits,
     gate: ConnectionGate,
+    makeConn?: ConnFactory,
   ) {
     this.config = config
     this.router = router
     this.counters = counters
     this.limits = limits
     this.gate = gate
+    this.makeConn =
+      makeConn ??
+      ((socket, tls) =>
+        new TcpConn(socket, router, limits.maxMessageBytes, counters.framing, tls ? 'tls' : 'tcp'))
     this.allow = allowList(config.allow)
     this.name = `${config.transport} ${config.host}:${config.port}`
-    if (config.transport === 'tls') {
+    if (usesTls(config)) {
       const auth = config.tls.clientAuth
       const server = createTlsServer(
         {
@@ -105,7 +115,7 @@ export class TcpListener {
 
   /** Re-reads the certificate, key and CA (SIGHUP); established connections keep theirs. */
   reloadTls(): void {
-    if (this.config.transport !== 'tls') return
+    if (!usesTls(this.config)) return
     try {
       ;(this.server as TlsServer).setSecureContext(secureOptions(this.config))
       logEvent('tls-reloaded', { listener: this.name, cert: this.config.tls.cert })
@@ -142,13 +152,7 @@ export class TcpListener {
       accepted.destroy()
       return
     }
-    const conn = new TcpConn(
-      accepted,
-      this.router,
-      this.limits.maxMessageBytes,
-      this.counters.framing,
-      tls ? 'tls' : 'tcp',
-    )
+    const conn = this.makeConn(accepted, tls)
     const adopted = tls ? null : adoptWithReadBuffer(accepted, this.readBuffer, conn.onRead)
     if (adopted !== null) {
       conn.socket = adopted
@@ -165,42 +169,56 @@ export class TcpListener {
       socket.setTimeout(this.limits.idleTimeoutSeconds * 1000, () => {
         // Silent for too long: what it sent is kept (an unfinished last line too, as at EOF).
         this.counters.idleTimeouts++
-        conn.framer.finish(conn, true)
+        conn.finish(true)
         socket.destroy()
       })
     }
     socket.on('end', () => {
       // The peer finished sending: its last frame may lack a terminator (nc without a final newline).
-      conn.framer.finish(conn, true)
+      conn.finish(true)
       socket.end()
     })
     socket.on('error', () => {
       // A reset mid-frame: keep what arrived; the close handler below forgets the connection.
       this.counters.connectionErrors++
-      conn.framer.finish(conn, true)
+      conn.finish(true)
     })
     socket.on('close', () => {
       if (!tls) this.gate.release(address)
       this.router.closeLane(conn)
       this.conns.delete(conn)
+      conn.closed?.()
       this.counters.connectionsClosed++
     })
   }
 
   /**
    * Stops accepting, then closes every connection. Frames already read are kept; an unfinished frame is
-   * dropped and counted (its sender never finished it).
+   * dropped and counted (its sender never finished it). Sessions that answer what they read (RELP) only
+   * stop reading here: afterDrain() closes them once their messages are written and answered.
    */
   close(): Promise<void> {
     this.stopping = true
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    this.serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    let sessions = false
     for (const conn of this.conns) {
+      if (conn.stopReading !== undefined) {
+        conn.stopReading()
+        sessions = true
+        continue
+      }
       // destroy() below stops the reads; nothing runs between here and there.
       conn.socket.removeAllListeners('data')
-      conn.framer.finish(conn, false)
+      conn.finish(false)
       conn.socket.destroy()
     }
-    return closed
+    return sessions ? Promise.resolve() : this.serverClosed
+  }
+
+  /** The spool has written everything read: sessions still open are closed (at most 2 s each). */
+  async afterDrain(): Promise<void> {
+    await Promise.all([...this.conns].map((c) => c.closeSession?.(2000)))
+    await this.serverClosed
   }
 }
 

@@ -59,7 +59,7 @@ test('unknown keys and wrong types are rejected, every one named by its path', (
   const lines = err!.message.split('\n')
   t.deepEqual(lines, [
     'bad.json: extra: unknown key (known here: listeners, limits, metrics, parse, udp, spool, journal, forward, consume)',
-    'bad.json: listeners[0].transport must be one of "tcp", "udp", "tls", got "tls2"',
+    'bad.json: listeners[0].transport must be one of "tcp", "udp", "tls", "relp", got "tls2"',
     'bad.json: listeners[0].port must be an integer from 0 to 65535, got number 70000',
     'bad.json: listeners[1] must be an object, got number 5',
     'bad.json: spool.thresholdBytz: unknown key (known here: dir, thresholdBytes, fsync, maxBytes, whenFull, maxUnwrittenBytes, directIo, segmentBytes)',
@@ -106,7 +106,7 @@ test('config.schema.json is the JSON Schema of the config as the code defines it
   // every key the loader knows is in the schema, with its default
   const props = file.properties
   t.is(props.spool.properties.thresholdBytes.default, defaults().spool.thresholdBytes)
-  t.deepEqual(props.listeners.items.properties.transport.enum, ['tcp', 'udp', 'tls'])
+  t.deepEqual(props.listeners.items.properties.transport.enum, ['tcp', 'udp', 'tls', 'relp'])
   t.false(file.additionalProperties)
 })
 
@@ -155,5 +155,17 @@ test('forwarding: the batch must hold the largest record, and a journal off need
   t.deepEqual(err!.message.split('\n'), [
     'c.json: forward.nats.subject must be a plain subject (no spaces, * or >), got "syslog.>"',
     'c.json: forward.nats.edge must be letters, digits, "-" or "_", got "web 1"',
+  ])
+})
+
+test('a "relp" listener is plain TCP without TLS files, and with one of them needs a certificate and key', (t) => {
+  const plain = validate({ listeners: [{ transport: 'relp', port: 2514 }] }, 'c.json')
+  t.is(plain.listeners[0]!.transport, 'relp')
+  const err = t.throws(() =>
+    validate({ listeners: [{ transport: 'relp', port: 2514, tls: { ca: 'ca.pem' } }] }, 'c.json'),
+  )
+  t.deepEqual(err!.message.split('\n'), [
+    'c.json: listeners[0].tls.cert is required for RELP over TLS',
+    'c.json: listeners[0].tls.key is required for RELP over TLS',
   ])
 })
