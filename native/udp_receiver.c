@@ -11,6 +11,12 @@
 // Batch entry: u32 datagram length, u16 source port, u8 address length (0 = the same source as the
 // entry before it in this batch), the address as text, the datagram. Little-endian.
 //
+// The same thread reads unix datagram sockets (the local /dev/log that glibc's syslog(3), logger,
+// journald's ForwardToSyslog write to): openUnix() binds one with SO_PASSCRED, and each datagram's
+// source is the sender's credentials as the kernel attests them (SCM_CREDENTIALS), written as the
+// address text "pid=P,uid=U,gid=G" with port 0; a sender cannot forge them in its text. A stale socket
+// file is replaced; a live one (another daemon receives on it) or a file that is not a socket is not.
+//
 // Memory is bounded: at most kMaxBatches batches exist (being filled, queued for JavaScript, or free).
 // When JavaScript has all of them to work through, datagrams are read and dropped here, and counted,
 // which is what the kernel would do with them anyway, but visibly.
@@ -34,6 +40,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +52,8 @@
 #define kVlen 32
 #define kMaxDatagram 65536
 #define kEntryHeader 7
+#define kCredText 48
+#define kCtrlBytes CMSG_SPACE(sizeof(struct ucred))
 
 typedef struct batch {
   uint8_t* data;
@@ -72,6 +82,10 @@ typedef struct receiver {
   struct mmsghdr msgs[kVlen];
   struct iovec iov[kVlen];
   struct sockaddr_storage from[kVlen];
+  int unix_dgram;  // a unix datagram socket: sources are credentials, not addresses
+  uint8_t ctrl[kVlen][kCtrlBytes];
+  struct ucred cred[kVlen];
+  struct ucred last_cred;
   batch_t final;
 
   // Shared with the JavaScript thread, which returns batches once copied.
@@ -151,12 +165,36 @@ static int same_source(const struct sockaddr_storage* a, const struct sockaddr_s
   return 0;
 }
 
-static void append(receiver_t* r, const struct sockaddr_storage* from, const uint8_t* data, size_t n) {
-  char text[INET6_ADDRSTRLEN] = "";
+static int same_cred(const struct ucred* a, const struct ucred* b) {
+  return a->pid == b->pid && a->uid == b->uid && a->gid == b->gid;
+}
+
+// The credentials of message i of the last recvmmsg(), from its control data; pid 0 when there are none.
+static void read_cred(receiver_t* r, int i) {
+  struct msghdr* h = &r->msgs[i].msg_hdr;
+  memset(&r->cred[i], 0, sizeof r->cred[i]);
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+        c->cmsg_len >= CMSG_LEN(sizeof(struct ucred)))
+      memcpy(&r->cred[i], CMSG_DATA(c), sizeof(struct ucred));
+  }
+}
+
+static void append(receiver_t* r, int i, const uint8_t* data, size_t n) {
+  const struct sockaddr_storage* from = &r->from[i];
+  char text[kCredText > INET6_ADDRSTRLEN ? kCredText : INET6_ADDRSTRLEN] = "";
   size_t alen = 0;
   uint16_t port = 0;
-  int same = r->cur != NULL && same_source(from, &r->last);
-  if (!same) {
+  int same = r->cur != NULL &&
+             (r->unix_dgram ? same_cred(&r->cred[i], &r->last_cred) : same_source(from, &r->last));
+  if (!same && r->unix_dgram) {
+    const struct ucred* c = &r->cred[i];
+    if (c->pid > 0)
+      snprintf(text, sizeof text, "pid=%d,uid=%u,gid=%u", (int)c->pid, (unsigned)c->uid, (unsigned)c->gid);
+    else
+      snprintf(text, sizeof text, "local");
+    alen = strlen(text);
+  } else if (!same) {
     if (from->ss_family == AF_INET6) {
       const struct sockaddr_in6* a = (const struct sockaddr_in6*)from;
       inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text);
@@ -178,8 +216,9 @@ static void append(receiver_t* r, const struct sockaddr_storage* from, const uin
     }
     r->cur_since = now_ns();
     memset(&r->last, 0, sizeof r->last);  // a new batch names its source again
+    memset(&r->last_cred, 0xff, sizeof r->last_cred);
     if (same) {
-      append(r, from, data, n);
+      append(r, i, data, n);
       return;
     }
   }
@@ -195,7 +234,10 @@ static void append(receiver_t* r, const struct sockaddr_storage* from, const uin
     p[5] = (uint8_t)(port >> 8);
     p[6] = (uint8_t)alen;
     memcpy(p + kEntryHeader, text, alen);
-    memcpy(&r->last, from, sizeof r->last);
+    if (r->unix_dgram)
+      r->last_cred = r->cred[i];
+    else
+      memcpy(&r->last, from, sizeof r->last);
   }
   memcpy(p + kEntryHeader + alen, data, n);
   r->cur->len += kEntryHeader + alen + n;
@@ -205,13 +247,19 @@ static void append(receiver_t* r, const struct sockaddr_storage* from, const uin
 // Reads what the socket holds, up to kVlen datagrams; returns how many, 0 when none is waiting.
 static int receive(receiver_t* r) {
 #ifdef __linux__
-  for (int i = 0; i < kVlen; i++) r->msgs[i].msg_hdr.msg_namelen = sizeof r->from[i];
+  for (int i = 0; i < kVlen; i++) {
+    r->msgs[i].msg_hdr.msg_namelen = sizeof r->from[i];
+    if (r->unix_dgram) r->msgs[i].msg_hdr.msg_controllen = kCtrlBytes;
+  }
   int got = recvmmsg(r->fd, r->msgs, kVlen, MSG_DONTWAIT, NULL);
   if (got < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) r->errors++;
     return 0;
   }
-  for (int i = 0; i < got; i++) append(r, &r->from[i], r->iov[i].iov_base, r->msgs[i].msg_len);
+  for (int i = 0; i < got; i++) {
+    if (r->unix_dgram) read_cred(r, i);
+    append(r, i, r->iov[i].iov_base, r->msgs[i].msg_len);
+  }
   return got;
 #else
   int got = 0;
@@ -222,7 +270,7 @@ static int receive(receiver_t* r) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) r->errors++;
       break;
     }
-    append(r, &r->from[0], r->iov[0].iov_base, (size_t)n);
+    append(r, 0, r->iov[0].iov_base, (size_t)n);
   }
   return got;
 #endif
@@ -327,6 +375,11 @@ static const char* errno_name(int err) {
     case EAGAIN: return "EAGAIN";
     case EMFILE: return "EMFILE";
     case ENOMEM: return "ENOMEM";
+    case EEXIST: return "EEXIST";
+    case ENOENT: return "ENOENT";
+    case ENOTDIR: return "ENOTDIR";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EPERM: return "EPERM";
     default: return "EIO";
   }
 }
@@ -337,6 +390,8 @@ static napi_value throw_errno(napi_env env, const char* what, int err) {
   napi_throw_error(env, errno_name(err), msg);
   return NULL;
 }
+
+static napi_value start_receiver(napi_env env, int fd, int unix_dgram, int bound, napi_value callback);
 
 // open(address, port, ipv6, recvBufferBytes, callback) -> [handle, boundPort, recvBufferBytes as the
 // kernel reports it (twice what it grants, see socket(7))]
@@ -386,6 +441,92 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   getsockname(fd, (struct sockaddr*)&addr, &addrLen);
   int bound = ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6*)&addr)->sin6_port
                                                : ((struct sockaddr_in*)&addr)->sin_port);
+  return start_receiver(env, fd, 0, bound, argv[4]);
+}
+
+// A socket file at `path` from an earlier run is replaced; anything else there is refused: a socket
+// another process receives on (a running syslog daemon), or a file that is not a socket.
+static int clear_stale_socket(const char* path, const char** why) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : errno;
+  if (!S_ISSOCK(st.st_mode)) {
+    *why = "exists and is not a socket; not replacing it";
+    return EEXIST;
+  }
+  int probe = socket(AF_UNIX, SOCK_DGRAM, 0);
+  if (probe < 0) return errno;
+  struct sockaddr_un a;
+  memset(&a, 0, sizeof a);
+  a.sun_family = AF_UNIX;
+  size_t len = strlen(path);
+  if (len >= sizeof a.sun_path) {
+    close(probe);
+    return ENAMETOOLONG;
+  }
+  memcpy(a.sun_path, path, len + 1);
+  int live = connect(probe, (struct sockaddr*)&a, sizeof a) == 0;
+  int err = errno;
+  close(probe);
+  if (live || err == EPROTOTYPE) {  // EPROTOTYPE: a stream socket is listening there
+    *why = "is a socket another process receives on; not replacing it";
+    return EADDRINUSE;
+  }
+  if (unlink(path) != 0 && errno != ENOENT) return errno;
+  return 0;
+}
+
+// openUnix(path, mode, recvBufferBytes, callback) -> [handle, 0, recvBufferBytes as the kernel reports it]
+static napi_value js_open_unix(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) {
+    napi_throw_type_error(env, NULL, "openUnix(path, mode, recvBufferBytes, callback)");
+    return NULL;
+  }
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t pathLen;
+  napi_get_value_string_utf8(env, argv[0], addr.sun_path, sizeof addr.sun_path, &pathLen);
+  if (pathLen == 0 || pathLen >= sizeof addr.sun_path - 1) return throw_errno(env, "unix socket path", ENAMETOOLONG);
+  int32_t mode, rcvbuf;
+  napi_get_value_int32(env, argv[1], &mode);
+  napi_get_value_int32(env, argv[2], &rcvbuf);
+
+  const char* why = NULL;
+  int err = clear_stale_socket(addr.sun_path, &why);
+  if (err != 0) {
+    char msg[256];
+    if (why != NULL) {
+      snprintf(msg, sizeof msg, "%s %s", addr.sun_path, why);
+      napi_throw_error(env, errno_name(err), msg);
+      return NULL;
+    }
+    return throw_errno(env, addr.sun_path, err);
+  }
+  int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (bind(fd, (struct sockaddr*)&addr, sizeof addr) != 0) {
+    err = errno;
+    close(fd);
+    return throw_errno(env, "bind", err);
+  }
+  if (chmod(addr.sun_path, (mode_t)mode) != 0) {
+    err = errno;
+    close(fd);
+    unlink(addr.sun_path);
+    return throw_errno(env, "chmod", err);
+  }
+  return start_receiver(env, fd, 1, 0, argv[3]);
+}
+
+// Starts the receive thread on a bound datagram socket; returns [handle, boundPort, SO_RCVBUF].
+static napi_value start_receiver(napi_env env, int fd, int unix_dgram, int bound, napi_value callback) {
   int effective = 0;
   socklen_t optLen = sizeof effective;
   getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &effective, &optLen);
@@ -399,6 +540,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   fcntl(r->wake[0], F_SETFD, FD_CLOEXEC);
   fcntl(r->wake[1], F_SETFD, FD_CLOEXEC);
   r->fd = fd;
+  r->unix_dgram = unix_dgram;
   r->scratch = malloc((size_t)kVlen * kMaxDatagram);
   pthread_mutex_init(&r->mu, NULL);
   for (int i = 0; i < kVlen; i++) {
@@ -407,12 +549,16 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
     r->msgs[i].msg_hdr.msg_iovlen = 1;
     r->msgs[i].msg_hdr.msg_name = &r->from[i];
+    if (unix_dgram) {
+      r->msgs[i].msg_hdr.msg_control = r->ctrl[i];
+      r->msgs[i].msg_hdr.msg_controllen = kCtrlBytes;
+    }
   }
 
   napi_value name;
   napi_create_string_utf8(env, "spillway udp receiver", NAPI_AUTO_LENGTH, &name);
   if (r->scratch == NULL ||
-      napi_create_threadsafe_function(env, argv[4], NULL, name, 0, 1, r, finalize, r, call_js, &r->tsfn) !=
+      napi_create_threadsafe_function(env, callback, NULL, name, 0, 1, r, finalize, r, call_js, &r->tsfn) !=
           napi_ok) {
     close(fd);
     close(r->wake[0]);
@@ -440,6 +586,32 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// peerCred(fd) -> [pid, uid, gid] of a connected unix stream socket's peer (SO_PEERCRED), or null.
+static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out, v;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  struct ucred c;
+  socklen_t len = sizeof c;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0 || len < sizeof c) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  napi_create_array_with_length(env, 3, &out);
+  napi_create_int32(env, (int32_t)c.pid, &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_uint32(env, (uint32_t)c.uid, &v);
+  napi_set_element(env, out, 1, v);
+  napi_create_uint32(env, (uint32_t)c.gid, &v);
+  napi_set_element(env, out, 2, v);
+  return out;
+}
+
 // close(handle): asks the thread to stop; the callback's final call (null) says it has.
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -459,9 +631,11 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
+      {"openUnix", NULL, js_open_unix, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"peerCred", NULL, js_peer_cred, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 2, props);
+  napi_define_properties(env, exports, 4, props);
   return exports;
 }
 

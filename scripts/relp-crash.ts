@@ -133,13 +133,26 @@ for (let run = 1; run <= runs; run++) {
       rowsAtKills.push(rows(dir))
       srv = await start(dir, port)
     }
-    await until('every message', () => {
-      const db = new Database(join(dir, 'journal.db'), { readonly: true })
-      const n = (db.prepare('SELECT count(DISTINCT msg) AS n FROM messages').get() as { n: number }).n
-      db.close()
-      lastLook = `${n} distinct messages`
-      return n >= N ? true : undefined
-    })
+    await until(
+      'every message',
+      () => {
+        const db = new Database(join(dir, 'journal.db'), { readonly: true })
+        const n = (db.prepare('SELECT count(DISTINCT msg) AS n FROM messages').get() as { n: number }).n
+        if (n < N && process.env.RELP_CRASH_DEBUG) {
+          const have = new Set(
+            (db.prepare('SELECT msg FROM messages').all() as { msg: string }[]).map((r) => r.msg),
+          )
+          const missing: number[] = []
+          for (let i = 0; i < N && missing.length < 20; i++) if (!have.has(`n=${i}`)) missing.push(i)
+          lastLook = `${n} distinct messages; missing ${missing.join(',')}; rows at kills ${rowsAtKills.join(',')}; dir ${dir}`
+        } else {
+          lastLook = `${n} distinct messages`
+        }
+        db.close()
+        return n >= N ? true : undefined
+      },
+      60_000,
+    )
     srv.proc.kill('SIGTERM')
     await srv.exited
     const db = new Database(join(dir, 'journal.db'), { readonly: true })
@@ -152,7 +165,7 @@ for (let run = 1; run <= runs; run++) {
   } finally {
     rs.proc.kill('SIGKILL')
     if (srv.proc.exitCode === null) srv.proc.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
+    if (!process.env.RELP_CRASH_DEBUG) rmSync(dir, { recursive: true, force: true })
   }
 }
 console.log(

@@ -4,17 +4,19 @@
 // publishing to NATS only in the forward worker (forward/worker.ts).
 
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import { Router } from './buffer/router.js'
-import type { Config } from './config/load.js'
+import type { Config, ListenerConfig } from './config/load.js'
 import { ErrorCodes, SpillwayError } from './errors.js'
 import { ForwardClient } from './forward/client.js'
 import type { ForwardProgress } from './forward/protocol.js'
 import { readForwardState } from './forward/state.js'
 import { JournalClient, journalOptions } from './journal/client.js'
+import { TcpConn } from './listen/conn.js'
 import { ConnectionGate } from './listen/gate.js'
 import { RelpConn, RelpCounters } from './listen/relp.js'
 import { TcpListener } from './listen/tcp.js'
-import { UdpListener } from './listen/udp.js'
+import { UdpListener, unixPeer } from './listen/udp.js'
 import { logEvent } from './log.js'
 import { Counters } from './metrics/counters.js'
 import { MetricsServer } from './metrics/http.js'
@@ -27,7 +29,8 @@ import { SpoolWriter } from './spool/writer.js'
 const kStatsIntervalMs = 2000
 
 export interface Bound {
-  transport: 'tcp' | 'udp' | 'tls' | 'relp'
+  transport: ListenerConfig['transport']
+  /** The address, or for unix sockets the path. */
   host: string
   port: number
 }
@@ -160,25 +163,17 @@ export class Server {
       segment: firstSeg,
     })
 
-    const max = cfg.limits.maxMessageBytes
     for (const l of cfg.listeners) {
-      const listener =
-        l.transport === 'udp'
-          ? new UdpListener(l, router, this.counters, max, cfg.udp.recvBufferBytes, this.gate)
-          : l.transport === 'relp'
-            ? new TcpListener(
-                l,
-                router,
-                this.counters,
-                cfg.limits,
-                this.gate,
-                (socket, tls) => new RelpConn(socket, router, max, this.relp, relpSessions, tls),
-              )
-            : new TcpListener(l, router, this.counters, cfg.limits, this.gate)
+      const listener = this.makeListener(l, router)
       this.listeners.push(listener)
       const bound = await listener.listen()
       this.bound.push({ transport: l.transport, host: bound.host, port: bound.port })
-      logEvent('listening', { transport: l.transport, ...bound })
+      const unix = l.transport === 'unix' || l.transport === 'unix-stream'
+      const { host, port, ...rest } = bound
+      logEvent(
+        'listening',
+        unix ? { transport: l.transport, path: host, ...rest } : { transport: l.transport, ...bound },
+      )
     }
     if (cfg.metrics.port > 0) {
       this.metrics = new MetricsServer(this)
@@ -187,6 +182,38 @@ export class Server {
     }
     this.statsTimer = setInterval(() => journal.postStats(this.stats()), kStatsIntervalMs)
     this.statsTimer.unref()
+  }
+
+  private makeListener(l: ListenerConfig, router: Router): TcpListener | UdpListener {
+    const cfg = this.config
+    const max = cfg.limits.maxMessageBytes
+    switch (l.transport) {
+      case 'udp':
+      case 'unix':
+        return new UdpListener(l, router, this.counters, max, cfg.udp.recvBufferBytes, this.gate)
+      case 'relp':
+        return new TcpListener(
+          l,
+          router,
+          this.counters,
+          cfg.limits,
+          this.gate,
+          (socket, tls) => new RelpConn(socket, router, max, this.relp, this.relpSessions, tls),
+        )
+      case 'unix-stream':
+        // The peer is who the kernel says connected (SO_PEERCRED), read before the socket is adopted.
+        return new TcpListener(
+          l,
+          router,
+          this.counters,
+          cfg.limits,
+          this.gate,
+          (socket) =>
+            new TcpConn(socket, router, max, this.counters.framing, 'unix', unixPeer(socketFd(socket))),
+        )
+      default:
+        return new TcpListener(l, router, this.counters, cfg.limits, this.gate)
+    }
   }
 
   private forwarded(p: ForwardProgress): void {
@@ -295,7 +322,10 @@ export class Server {
     if (this.forward !== null && this.forward.last !== null && !this.forward.last.connected)
       out.push('forward: not connected to NATS (see forward-disconnected on stderr)')
     for (const l of this.listeners)
-      if (!l.up) out.push(`listener ${l.config.transport} ${l.config.host}:${l.config.port}: down`)
+      if (!l.up)
+        out.push(
+          `listener ${l.config.transport} ${l.config.path || `${l.config.host}:${l.config.port}`}: down`,
+        )
     return out
   }
 
@@ -339,6 +369,11 @@ export class Server {
       cpuWaitMs: Math.round((s.socket_thread_cpu_wait_seconds_total ?? -0.001) * 1000),
     })
   }
+}
+
+/** The file descriptor under a socket (Node keeps it on the handle, on Unix). */
+function socketFd(socket: Socket): number | undefined {
+  return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd
 }
 
 function checkSpoolDir(dir: string): void {

@@ -11,9 +11,11 @@ export interface TlsConfig {
 }
 
 export interface ListenerConfig {
-  transport: 'tcp' | 'udp' | 'tls' | 'relp'
+  transport: 'tcp' | 'udp' | 'tls' | 'relp' | 'unix' | 'unix-stream'
   host: string
   port: number
+  path: string
+  mode: string
   tls: TlsConfig
   allow: string[]
 }
@@ -104,6 +106,10 @@ export function validate(raw: unknown, source: string): Config {
   const { $schema: _schema, ...rest } = raw as Record<string, unknown>
   const cfg = fill(configSchema, rest, '', errors) as unknown as Config
   cfg.listeners?.forEach((l, i) => {
+    if ((l.transport === 'unix' || l.transport === 'unix-stream') && !l.path)
+      errors.push(
+        `listeners[${i}].path is required for transport "${l.transport}" (the socket file, e.g. "/dev/log")`,
+      )
     const tls = l.tls ?? { cert: '', key: '', ca: '', clientAuth: 'none' }
     // RELP is plain TCP unless one of its TLS files is set.
     const relpTls = l.transport === 'relp' && (tls.cert !== '' || tls.key !== '' || tls.ca !== '')

@@ -37,14 +37,32 @@ export const configSchema: Record<string, Field> = {
     item: {
       transport: {
         kind: 'enum',
-        values: ['tcp', 'udp', 'tls', 'relp'],
+        values: ['tcp', 'udp', 'tls', 'relp', 'unix', 'unix-stream'],
         default: 'tcp',
         doc:
-          '"tcp", "udp", "tls" (RFC 5425: TCP with TLS; octet-counted and LF framing both read), or "relp" ' +
-          "(rsyslog's RELP: each message acknowledged once it is on disk; with TLS when tls.cert is set).",
+          '"tcp", "udp", "tls" (RFC 5425: TCP with TLS; octet-counted and LF framing both read), "relp" ' +
+          "(rsyslog's RELP: each message acknowledged once it is on disk; with TLS when tls.cert is set), " +
+          '"unix" (a local datagram socket at path, as /dev/log) or "unix-stream" (a local stream socket).',
       },
       host: { kind: 'string', default: '127.0.0.1', doc: 'Address to bind; "0.0.0.0" or "::" for all.' },
       port: { kind: 'integer', min: 0, max: 65535, default: kDefaultPort, doc: 'Port; 0 picks a free one.' },
+      path: {
+        kind: 'string',
+        default: '',
+        allowEmpty: true,
+        doc:
+          'For "unix" and "unix-stream": the socket file. A socket left by an earlier run is replaced; a ' +
+          'live one (another daemon) or a file that is not a socket is refused.',
+      },
+      mode: {
+        kind: 'string',
+        default: '0666',
+        doc: 'For "unix" and "unix-stream": the socket file\'s permissions, octal ("0666": every local user may log).',
+        check: (v) =>
+          /^0?[0-7]{3}$/.test(v)
+            ? null
+            : `must be an octal file mode such as "0666" or "0660", got ${JSON.stringify(v)}`,
+      },
       tls: {
         kind: 'object',
         doc: 'For transport "tls", and "relp" over TLS. Files are read at start and again on SIGHUP.',

@@ -4,8 +4,15 @@
 // the worker's inserts. One class, so both paths decode a record alike.
 
 import { isUtf8 } from 'node:buffer'
+import { hostname } from 'node:os'
 import { RecordReader } from '../spool/record.js'
 import { ParsedMessage, parseSyslog } from './parse.js'
+
+/**
+ * A message from a local socket ("unix", "unix-stream") that names no host is this machine's, as rsyslog's
+ * imuxsock and syslog-ng's unix sockets have it: glibc's syslog(3), logger and journald send none.
+ */
+const kLocalHost = hostname()
 
 /** What decoding counts; the worker passes its own transactional counters, the decoder one per chunk. */
 export interface DecodeCounts {
@@ -27,6 +34,7 @@ export class RecordDecoder {
   decode(buf: Buffer, start: number, end: number): boolean {
     if (!this.rec.read(buf, start, end)) return false
     parseSyslog(this.cleanText(this.rec.msgText(), buf), this.rec.receivedAt, this.parsed)
+    if (this.parsed.host === null && this.rec.transport === 'unix') this.parsed.host = kLocalHost
     this.counts.parseErrors += this.parsed.parseError
     return true
   }

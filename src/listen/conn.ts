@@ -48,12 +48,13 @@ export class TcpConn extends LaneState implements FrameSink, StreamConn {
     router: Router,
     maxMessageBytes: number,
     counters: FramingCounters,
-    transport: 'tcp' | 'tls' = 'tcp',
+    transport: 'tcp' | 'tls' | 'unix' = 'tcp',
+    peer = formatPeer(socket.remoteAddress, socket.remotePort),
   ) {
     super()
     this.socket = socket
     this.router = router
-    this.peer = formatPeer(socket.remoteAddress, socket.remotePort)
+    this.peer = peer
     this.prefix = connPrefix(transport, this.peer)
     this.framer = new Framer(maxMessageBytes, counters)
     this.onData = (chunk: Buffer) => this.onRead(chunk.length, chunk)

@@ -2,9 +2,9 @@
 // over. A socket is never paused for the journal's sake; what the journal cannot take yet goes to the
 // spool. With TLS, limits and allow-lists are checked on the raw connection, before the handshake.
 
-import { readFileSync } from 'node:fs'
+import { chmodSync, lstatSync, readFileSync, type Stats, unlinkSync } from 'node:fs'
 import type { BlockList } from 'node:net'
-import { createServer, type Server, type Socket } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 import {
   createServer as createTlsServer,
   type SecureContextOptions,
@@ -68,7 +68,10 @@ export class TcpListener {
       ((socket, tls) =>
         new TcpConn(socket, router, limits.maxMessageBytes, counters.framing, tls ? 'tls' : 'tcp'))
     this.allow = allowList(config.allow)
-    this.name = `${config.transport} ${config.host}:${config.port}`
+    this.name =
+      config.transport === 'unix-stream'
+        ? `unix-stream ${config.path}`
+        : `${config.transport} ${config.host}:${config.port}`
     if (usesTls(config)) {
       const auth = config.tls.clientAuth
       const server = createTlsServer(
@@ -128,18 +131,31 @@ export class TcpListener {
     }
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    const { host, port } = this.config
+  async listen(): Promise<{ host: string; port: number }> {
+    const { host, port, path } = this.config
+    const unix = this.config.transport === 'unix-stream'
+    if (unix) await clearStaleSocket(path, this.name)
     return new Promise((resolve, reject) => {
       const onError = (err: Error) =>
         reject(
-          new SpillwayError(ErrorCodes.listen, `tcp ${host}:${port}: cannot listen: ${err.message}`, {
+          new SpillwayError(ErrorCodes.listen, `${this.name}: cannot listen: ${err.message}`, {
             cause: err,
           }),
         )
       this.server.once('error', onError)
-      this.server.listen({ host, port, backlog: 4096 }, () => {
+      const at = unix ? { path, backlog: 4096 } : { host, port, backlog: 4096 }
+      this.server.listen(at, () => {
         this.server.off('error', onError)
+        if (unix) {
+          try {
+            chmodSync(path, Number.parseInt(this.config.mode, 8))
+          } catch (err) {
+            onError(err as Error)
+            return
+          }
+          resolve({ host: path, port: 0 })
+          return
+        }
         const a = this.server.address()
         resolve({ host, port: typeof a === 'object' && a !== null ? a.port : port })
       })
@@ -220,6 +236,41 @@ export class TcpListener {
     await Promise.all([...this.conns].map((c) => c.closeSession?.(2000)))
     await this.serverClosed
   }
+}
+
+/**
+ * A socket file left at `path` by an earlier run is removed; a socket another process accepts on (a
+ * running syslog daemon), or anything that is not a socket, is refused, never replaced.
+ */
+async function clearStaleSocket(path: string, name: string): Promise<void> {
+  let st: Stats
+  try {
+    st = lstatSync(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw new SpillwayError(ErrorCodes.listen, `${name}: cannot look at ${path}: ${(err as Error).message}`)
+  }
+  if (!st.isSocket())
+    throw new SpillwayError(
+      ErrorCodes.listen,
+      `${name}: ${path} exists and is not a socket; not replacing it`,
+    )
+  const live = await new Promise<boolean>((resolve) => {
+    const c = connect({ path }, () => {
+      c.destroy()
+      resolve(true)
+    })
+    // ECONNREFUSED: nobody is there (stale). EPROTOTYPE: a datagram socket, alive.
+    c.on('error', (err: NodeJS.ErrnoException) =>
+      resolve(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'),
+    )
+  })
+  if (live)
+    throw new SpillwayError(
+      ErrorCodes.listen,
+      `${name}: ${path} is a socket another process receives on; not replacing it`,
+    )
+  unlinkSync(path)
 }
 
 function secureOptions(config: ListenerConfig): SecureContextOptions {

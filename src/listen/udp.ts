@@ -1,5 +1,7 @@
-// UDP listener: one datagram is one message. Trailing LF/CR (which many senders append) are not part of
-// the message; a datagram longer than limits.maxMessageBytes is cut and flagged like a TCP frame.
+// Datagram listeners: UDP, and unix datagram sockets (/dev/log). One datagram is one message. Trailing
+// LF/CR (which many senders append) are not part of the message; a datagram longer than
+// limits.maxMessageBytes is cut and flagged like a TCP frame. A unix datagram's peer is its sender's
+// credentials as the kernel attests them ("pid=P,uid=U,gid=G"), never anything from its text.
 // The socket itself is read by a thread of its own, in C (native/udp_receiver.c: why, and the batch
 // format); this side, on the socket thread, takes the batches it hands over and routes each datagram
 // like a TCP frame.
@@ -25,11 +27,29 @@ interface NativeReceiver {
     recvBufferBytes: number,
     onBatch: (batch: Buffer | null, dropped: number, errors: number) => void,
   ): [unknown, number, number]
+  /**
+   * Binds a unix datagram socket at `path` (replacing a stale socket file, refusing anything else), with
+   * file mode `mode`, and starts the receive thread; returns [handle, 0, SO_RCVBUF as Linux reports it].
+   */
+  openUnix(
+    path: string,
+    mode: number,
+    recvBufferBytes: number,
+    onBatch: (batch: Buffer | null, dropped: number, errors: number) => void,
+  ): [unknown, number, number]
   /** Stops the thread; onBatch's last call, with null, follows every batch it read. */
   close(handle: unknown): void
+  /** The peer of a connected unix stream socket (SO_PEERCRED): [pid, uid, gid], or null. */
+  peerCred(fd: number): [number, number, number] | null
 }
 
 const native = loadNative<NativeReceiver>('udp_receiver')
+
+/** The credentials of a unix stream socket's peer as a peer string, or "local" when unknown. */
+export function unixPeer(fd: number | undefined): string {
+  const c = fd === undefined ? null : native.peerCred(fd)
+  return c === null ? 'local' : `pid=${c[0]},uid=${c[1]},gid=${c[2]}`
+}
 
 /** Bytes before the address in each batch entry: u32 length, u16 port, u8 address length. */
 const kEntryHeader = 7
@@ -51,6 +71,8 @@ export class UdpListener extends LaneState implements Lane {
   private readonly gate: ConnectionGate
   private readonly allow: BlockList | null
   private readonly name: string
+  /** A unix datagram socket: peers are credentials, and there is no allow-list. */
+  private readonly unix: boolean
   private handle: unknown = null
   private onClosed: (() => void) | null = null
   private closing: Promise<void> | null = null
@@ -66,8 +88,9 @@ export class UdpListener extends LaneState implements Lane {
     super()
     this.config = config
     this.gate = gate
-    this.allow = allowList(config.allow)
-    this.name = `udp ${config.host}:${config.port}`
+    this.unix = config.transport === 'unix'
+    this.allow = this.unix ? null : allowList(config.allow)
+    this.name = this.unix ? `unix ${config.path}` : `udp ${config.host}:${config.port}`
     this.recvBufferBytes = recvBufferBytes
     this.router = router
     this.counters = counters
@@ -77,20 +100,26 @@ export class UdpListener extends LaneState implements Lane {
   async listen(): Promise<{ host: string; port: number; recvBufferBytes: number }> {
     const { host, port } = this.config
     let opened: [unknown, number, number]
+    const onBatch = (batch: Buffer | null, dropped: number, errors: number) =>
+      this.onBatch(batch, dropped, errors)
     try {
-      const { address, family } = await lookup(host)
-      opened = native.open(address, port, family === 6, this.recvBufferBytes, (batch, dropped, errors) =>
-        this.onBatch(batch, dropped, errors),
-      )
+      if (this.unix) {
+        opened = native.openUnix(
+          this.config.path,
+          Number.parseInt(this.config.mode, 8),
+          this.recvBufferBytes,
+          onBatch,
+        )
+      } else {
+        const { address, family } = await lookup(host)
+        opened = native.open(address, port, family === 6, this.recvBufferBytes, onBatch)
+      }
     } catch (err) {
-      throw new SpillwayError(
-        ErrorCodes.listen,
-        `udp ${host}:${port}: cannot bind: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      )
+      throw new SpillwayError(ErrorCodes.listen, `${this.name}: cannot bind: ${(err as Error).message}`, {
+        cause: err,
+      })
     }
+    if (this.unix) return { host: this.config.path, port: 0, recvBufferBytes: opened[2] >> 1 }
     this.handle = opened[0]
     this.up = true
     // Linux reports twice what it grants (it counts its bookkeeping overhead), see socket(7).
@@ -142,7 +171,7 @@ export class UdpListener extends LaneState implements Lane {
     this.lastAddress = address
     this.lastPort = port
     this.lastAllowed = this.allow === null || allowed(this.allow, address)
-    this.prefix = connPrefix('udp', formatPeer(address, port))
+    this.prefix = this.unix ? connPrefix('unix', address) : connPrefix('udp', formatPeer(address, port))
   }
 
   private onDatagram(buf: Buffer, start: number, stop: number): void {

@@ -6,6 +6,7 @@ import { configSchema, type Field } from '../../src/config/schema.js'
 
 const root = new URL('../../../', import.meta.url)
 const kNoTls = { cert: '', key: '', ca: '', clientAuth: 'none' }
+const kNoPath = { path: '', mode: '0666' }
 
 function keyPaths(fields: Record<string, Field>, prefix = ''): string[] {
   return Object.entries(fields).flatMap(([k, f]) => {
@@ -30,8 +31,8 @@ test('the README documents every config key', (t) => {
 test('defaults: TCP and UDP on 127.0.0.1:5140, ./spool, ./journal.db', (t) => {
   const d = defaults()
   t.deepEqual(d.listeners, [
-    { transport: 'tcp', host: '127.0.0.1', port: 5140, tls: kNoTls, allow: [] },
-    { transport: 'udp', host: '127.0.0.1', port: 5140, tls: kNoTls, allow: [] },
+    { transport: 'tcp', host: '127.0.0.1', port: 5140, ...kNoPath, tls: kNoTls, allow: [] },
+    { transport: 'udp', host: '127.0.0.1', port: 5140, ...kNoPath, tls: kNoTls, allow: [] },
   ])
   t.is(d.spool.dir, 'spool')
   t.is(d.journal.path, 'journal.db')
@@ -41,7 +42,9 @@ test('a partial config keeps the defaults of the keys it leaves out', (t) => {
   const c = validate({ spool: { thresholdBytes: 0 }, listeners: [{ transport: 'udp', port: 514 }] }, 'c.json')
   t.is(c.spool.thresholdBytes, 0)
   t.is(c.spool.dir, 'spool')
-  t.deepEqual(c.listeners, [{ transport: 'udp', host: '127.0.0.1', port: 514, tls: kNoTls, allow: [] }])
+  t.deepEqual(c.listeners, [
+    { transport: 'udp', host: '127.0.0.1', port: 514, ...kNoPath, tls: kNoTls, allow: [] },
+  ])
 })
 
 test('unknown keys and wrong types are rejected, every one named by its path', (t) => {
@@ -59,7 +62,7 @@ test('unknown keys and wrong types are rejected, every one named by its path', (
   const lines = err!.message.split('\n')
   t.deepEqual(lines, [
     'bad.json: extra: unknown key (known here: listeners, limits, metrics, parse, udp, spool, journal, forward, consume)',
-    'bad.json: listeners[0].transport must be one of "tcp", "udp", "tls", "relp", got "tls2"',
+    'bad.json: listeners[0].transport must be one of "tcp", "udp", "tls", "relp", "unix", "unix-stream", got "tls2"',
     'bad.json: listeners[0].port must be an integer from 0 to 65535, got number 70000',
     'bad.json: listeners[1] must be an object, got number 5',
     'bad.json: spool.thresholdBytz: unknown key (known here: dir, thresholdBytes, fsync, maxBytes, whenFull, maxUnwrittenBytes, directIo, segmentBytes)',
@@ -106,7 +109,14 @@ test('config.schema.json is the JSON Schema of the config as the code defines it
   // every key the loader knows is in the schema, with its default
   const props = file.properties
   t.is(props.spool.properties.thresholdBytes.default, defaults().spool.thresholdBytes)
-  t.deepEqual(props.listeners.items.properties.transport.enum, ['tcp', 'udp', 'tls', 'relp'])
+  t.deepEqual(props.listeners.items.properties.transport.enum, [
+    'tcp',
+    'udp',
+    'tls',
+    'relp',
+    'unix',
+    'unix-stream',
+  ])
   t.false(file.additionalProperties)
 })
 
@@ -168,4 +178,21 @@ test('a "relp" listener is plain TCP without TLS files, and with one of them nee
     'c.json: listeners[0].tls.cert is required for RELP over TLS',
     'c.json: listeners[0].tls.key is required for RELP over TLS',
   ])
+})
+
+test('a unix listener needs its path, and a mode that is an octal file mode', (t) => {
+  const err = t.throws(() =>
+    validate(
+      { listeners: [{ transport: 'unix' }, { transport: 'unix-stream', path: 's', mode: 'rw-rw-rw-' }] },
+      'c.json',
+    ),
+  )
+  t.deepEqual(err!.message.split('\n'), [
+    'c.json: listeners[1].mode must be an octal file mode such as "0666" or "0660", got "rw-rw-rw-"',
+    'c.json: listeners[0].path is required for transport "unix" (the socket file, e.g. "/dev/log")',
+  ])
+  t.is(
+    validate({ listeners: [{ transport: 'unix', path: '/dev/log' }] }, 'c.json').listeners[0]!.mode,
+    '0666',
+  )
 })
