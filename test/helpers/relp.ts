@@ -4,8 +4,10 @@
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { connect, createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import type { ExecutionContext } from 'ava'
+import { RelpFramer, type RelpSink } from '../../src/framing/relp.js'
 import { waitFor } from './server.js'
 
 export interface RelpRelay {
@@ -68,4 +70,66 @@ ruleset(name="fwd") {
       : undefined
   })
   return { inputPort, proc, output: () => out }
+}
+
+/**
+ * A TCP proxy between a RELP client and a server that may die: it records, per connection, which
+ * `syslog` frame each transaction number carried and which of them the server answered `200 OK`. So a
+ * test can check what the server promised, whatever the client then does with its window.
+ */
+export class RelpWitness {
+  /** DATA of every syslog frame the server acknowledged. */
+  readonly acked = new Set<string>()
+  port = 0
+  private readonly server: Server
+
+  constructor(upstreamPort: () => number) {
+    this.server = createServer((client) => {
+      const frames = new Map<number, string>()
+      const upstream = connect({ host: '127.0.0.1', port: upstreamPort() })
+      const up = new RelpFramer(1 << 20)
+      const down = new RelpFramer(1 << 20)
+      const fromClient: RelpSink = {
+        onRelpFrame: (txnr, command, buf, start, end) => {
+          if (command === 'syslog') frames.set(txnr, buf.toString('latin1', start, end))
+        },
+        onRelpError: () => client.destroy(),
+      }
+      const fromServer: RelpSink = {
+        onRelpFrame: (txnr, command, buf, start, end) => {
+          const data = frames.get(txnr)
+          if (command === 'rsp' && data !== undefined && buf.toString('latin1', start, end).startsWith('200'))
+            this.acked.add(data)
+        },
+        onRelpError: () => client.destroy(),
+      }
+      client.on('data', (d: Buffer) => {
+        up.push(d, fromClient)
+        upstream.write(d)
+      })
+      upstream.on('data', (d: Buffer) => {
+        down.push(d, fromServer)
+        client.write(d)
+      })
+      const end = () => {
+        client.destroy()
+        upstream.destroy()
+      }
+      for (const s of [client, upstream]) {
+        s.on('error', end)
+        s.on('close', end)
+      }
+    })
+  }
+
+  listen(t: ExecutionContext): Promise<number> {
+    t.teardown(() => this.server.close())
+    return new Promise((resolve) =>
+      this.server.listen(0, '127.0.0.1', () => {
+        const a = this.server.address()
+        this.port = typeof a === 'object' && a !== null ? a.port : 0
+        resolve(this.port)
+      }),
+    )
+  }
 }
