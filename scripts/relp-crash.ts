@@ -4,7 +4,8 @@
 //
 //   npm run build && node dist/scripts/relp-crash.js [--messages 60000] [--kills 3] [--runs 3]
 //
-// One JSON line per run, then a summary (worst of the runs).
+// One JSON line per run, then a summary (worst of the runs). RELP_CRASH_DEBUG=1 keeps each run's directory
+// and names the first missing messages when a run does not get them all.
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

@@ -313,7 +313,9 @@ export class Router {
    */
   readDone(lane: Lane, n: number): void {
     this.sourcesDone()
+    this.turnBytes += n
     if (lane.pauseReading !== undefined) {
+      // Memory mode, past the threshold: read again once its memory records are committed (acked).
       if (lane.awaitingAck) {
         lane.pauseReading()
         return
@@ -325,7 +327,6 @@ export class Router {
         return
       }
     }
-    this.turnBytes += n
     if (this.turnBytes <= kTurnBytes || lane.pauseReading === undefined || this.turnWait.has(lane)) return
     lane.pauseReading()
     this.counters.turnYields++
