@@ -13,49 +13,25 @@
 // Modes: memory (the default config), durable (spool.thresholdBytes 0), durable-fsync-<policy>
 // (spool.fsync "batch" or an interval such as "100ms").
 
+import { parseArgs } from 'node:util'
 import { oneRun, type Result } from './crash-harness.js'
 
-interface Options {
-  modes: string[]
-  runs: number
-  messages: number
-  conns: number
-  pauseMs: number
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'memory,durable' },
+    runs: { type: 'string', default: '3' },
+    messages: { type: 'string', default: '100000' },
+    conns: { type: 'string', default: '4' },
+    'pause-ms': { type: 'string', default: '0' },
+  },
+})
+const o = {
+  modes: values.mode.split(','),
+  runs: Number(values.runs),
+  messages: Number(values.messages),
+  conns: Number(values.conns),
+  pauseMs: Number(values['pause-ms']),
 }
-
-function parseArgs(argv: string[]): Options {
-  const o: Options = { modes: ['memory', 'durable'], runs: 3, messages: 100_000, conns: 4, pauseMs: 0 }
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1]
-    switch (argv[i]) {
-      case '--mode':
-        o.modes = v!.split(',')
-        i++
-        break
-      case '--runs':
-        o.runs = Number(v)
-        i++
-        break
-      case '--messages':
-        o.messages = Number(v)
-        i++
-        break
-      case '--conns':
-        o.conns = Number(v)
-        i++
-        break
-      case '--pause-ms':
-        o.pauseMs = Number(v)
-        i++
-        break
-      default:
-        throw new Error(`crash-loss: unknown argument ${argv[i]}`)
-    }
-  }
-  return o
-}
-
-const o = parseArgs(process.argv.slice(2))
 for (const mode of o.modes) {
   const results: Result[] = []
   for (let run = 1; run <= o.runs; run++) {

@@ -171,6 +171,7 @@ export class Router {
     }
     if (lane.awaitingAck) {
       this.toMemory(lane, buf, start, end, origLen, room)
+      this.queueFlush()
       return true
     }
     if (lane.spilling && fits && this.caughtUp(lane)) {
@@ -207,13 +208,16 @@ export class Router {
       if (this.bounds.maxUnwritten > 0 && spool.unwritten > this.bounds.maxUnwritten) this.waitForDisk(lane)
     } else {
       this.toMemory(lane, buf, start, end, origLen, room)
-      return true
     }
-    if (!this.flushQueued) {
-      this.flushQueued = true
-      setImmediate(this.flushBound)
-    }
+    this.queueFlush()
     return true
+  }
+
+  /** flush() runs once at the end of this event-loop turn. */
+  private queueFlush(): void {
+    if (this.flushQueued) return
+    this.flushQueued = true
+    setImmediate(this.flushBound)
   }
 
   private toMemory(lane: Lane, buf: Buffer, start: number, end: number, origLen: number, room: number): void {
@@ -242,10 +246,6 @@ export class Router {
       this.batchBytes.push(used)
     } else {
       this.batchBytes[lane.batchSlot]! += used
-    }
-    if (!this.flushQueued) {
-      this.flushQueued = true
-      setImmediate(this.flushBound)
     }
   }
 
@@ -336,10 +336,7 @@ export class Router {
   /** Queues a paused lane to be read again: flush() resumes a few per turn, in the order queued. */
   private resumeLater(lane: Lane): void {
     this.turnWait.add(lane)
-    if (!this.flushQueued) {
-      this.flushQueued = true
-      setImmediate(this.flushBound)
-    }
+    this.queueFlush()
   }
 
   /**
@@ -357,10 +354,7 @@ export class Router {
       lane.resumeReading?.()
       n++
     }
-    if (this.turnWait.size > 0 && !this.flushQueued) {
-      this.flushQueued = true
-      setImmediate(this.flushBound)
-    }
+    if (this.turnWait.size > 0) this.queueFlush()
   }
 
   /**

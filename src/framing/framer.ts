@@ -334,15 +334,31 @@ export class Framer {
   }
 
   private append(src: Buffer, a: number, b: number): void {
-    const len = b - a
-    if (len <= 0) return
-    const need = this.carryLen + len
-    if (need > this.carry.length) {
-      const grown = Buffer.allocUnsafe(Math.min(Math.max(256, need * 2), this.max + 16))
-      this.carry.copy(grown, 0, 0, this.carryLen)
-      this.carry = grown
-    }
-    src.copy(this.carry, this.carryLen, a, b)
-    this.carryLen = need
+    if (b <= a) return
+    this.carry = appendCarry(this.carry, this.carryLen, src, a, b, this.max)
+    this.carryLen += b - a
   }
+}
+
+/**
+ * src[a, b) appended to carry[0, len): returns the buffer that holds them, carry itself or a grown copy.
+ * A frame that straddles reads is the only thing ever copied on the socket path, and never more than its
+ * limit: the buffer grows by doubling up to max (+16 so a last CR or LF still fits).
+ */
+export function appendCarry(
+  carry: Buffer,
+  len: number,
+  src: Buffer,
+  a: number,
+  b: number,
+  max: number,
+): Buffer {
+  const need = len + (b - a)
+  if (need > carry.length) {
+    const grown = Buffer.allocUnsafe(Math.min(Math.max(256, need * 2), max + 16))
+    carry.copy(grown, 0, 0, len)
+    carry = grown
+  }
+  src.copy(carry, len, a, b)
+  return carry
 }

@@ -14,6 +14,8 @@
 // `maxMessageBytes` is cut to that size and handed over once with its original length; the rest is
 // skipped exactly. The frame's trailer is checked before the frame is handed over.
 
+import { appendCarry } from './framer.js'
+
 export interface RelpSink {
   /** One whole frame: buf[start, end) is its DATA (cut to the limit when origLen > 0). */
   onRelpFrame(txnr: number, command: string, buf: Buffer, start: number, end: number, origLen: number): void
@@ -193,15 +195,8 @@ export class RelpFramer {
   }
 
   private append(src: Buffer, a: number, b: number): void {
-    const len = b - a
-    if (len <= 0) return
-    const need = this.carryLen + len
-    if (need > this.carry.length) {
-      const grown = Buffer.allocUnsafe(Math.min(Math.max(256, need * 2), this.max + 16))
-      this.carry.copy(grown, 0, 0, this.carryLen)
-      this.carry = grown
-    }
-    src.copy(this.carry, this.carryLen, a, b)
-    this.carryLen = need
+    if (b <= a) return
+    this.carry = appendCarry(this.carry, this.carryLen, src, a, b, this.max)
+    this.carryLen += b - a
   }
 }

@@ -28,8 +28,11 @@ function messagesOf(buf: Buffer): string[] {
   return out
 }
 
-/** Sends `wire` to a connection in reads of the given sizes; returns the messages that came out. */
-async function through(dir: string, wire: Buffer, sizes: number[], spooled: boolean): Promise<string[]> {
+/**
+ * A router whose records go to the spool in `dir` (every one, when `spooled`) or to memory batches, and
+ * the records it produced once everything is written: segment bytes, or the batches posted.
+ */
+function lanes(dir: string, spooled: boolean): { router: Router; records: () => Promise<Buffer> } {
   const bounds: Bounds = {
     threshold: spooled ? 0 : 1 << 30,
     memoryBytes: 1 << 30,
@@ -40,6 +43,21 @@ async function through(dir: string, wire: Buffer, sizes: number[], spooled: bool
   const spool = new SpoolWriter(dir, 1, 1 << 30)
   const batches = new Batches()
   const router = new Router(bounds, spool, batches, new Counters())
+  return {
+    router,
+    records: async () => {
+      router.flush()
+      await spool.drain()
+      spool.close()
+      if (!spooled) return Buffer.concat(batches.posted)
+      return Buffer.concat(listSegments(dir).map((seg) => readFileSync(segmentPath(dir, seg))))
+    },
+  }
+}
+
+/** Sends `wire` to a connection in reads of the given sizes; returns the messages that came out. */
+async function through(dir: string, wire: Buffer, sizes: number[], spooled: boolean): Promise<string[]> {
+  const { router, records } = lanes(dir, spooled)
   const conn = new TcpConn(new Socket(), router, 64 * 1024, new Counters().framing)
   const shared = Buffer.alloc(64 * 1024)
   let at = 0
@@ -52,11 +70,7 @@ async function through(dir: string, wire: Buffer, sizes: number[], spooled: bool
   }
   conn.framer.finish(conn, true)
   shared.fill('%')
-  router.flush()
-  await spool.drain()
-  spool.close()
-  if (!spooled) return messagesOf(Buffer.concat(batches.posted))
-  return messagesOf(Buffer.concat(listSegments(dir).map((seg) => readFileSync(segmentPath(dir, seg)))))
+  return messagesOf(await records())
 }
 
 const message = fc.oneof(
@@ -116,17 +130,7 @@ test('connections reading in turn into one buffer: every octet-counted message k
       fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), anyBytes), { minLength: 1, maxLength: 40 }),
       fc.boolean(),
       async (sends, spooled) => {
-        const dir = tempDir(t)
-        const bounds: Bounds = {
-          threshold: spooled ? 0 : 1 << 30,
-          memoryBytes: 1 << 30,
-          spoolMaxBytes: 0,
-          whenFull: 'block',
-          maxUnwritten: 0,
-        }
-        const spool = new SpoolWriter(dir, 1, 1 << 30)
-        const batches = new Batches()
-        const router = new Router(bounds, spool, batches, new Counters())
+        const { router, records } = lanes(tempDir(t), spooled)
         const framing = new Counters().framing
         const conns = [0, 1, 2, 3].map(() => new TcpConn(new Socket(), router, 64 * 1024, framing))
         const shared = Buffer.alloc(64 * 1024, '#')
@@ -135,12 +139,7 @@ test('connections reading in turn into one buffer: every octet-counted message k
           frame.copy(shared, 0)
           conns[c]!.onRead(frame.length, shared)
         }
-        router.flush()
-        await spool.drain()
-        spool.close()
-        const out = spooled
-          ? Buffer.concat(listSegments(dir).map((seg) => readFileSync(segmentPath(dir, seg))))
-          : Buffer.concat(batches.posted)
+        const out = await records()
         t.deepEqual(
           rawMessagesOf(out).map((b) => b.toString('hex')),
           sends.map(([, m]) => m.toString('hex')),
@@ -154,17 +153,7 @@ test('connections reading in turn into one buffer: every octet-counted message k
 test('a backslash in a frame read after another connection’s shorter frame is stored as sent', async (t) => {
   // The case found in the field: a 68-byte frame, then a 116-byte frame with a backslash whose message
   // starts one byte further into the shared buffer.
-  const dir = tempDir(t)
-  const bounds: Bounds = {
-    threshold: 1 << 30,
-    memoryBytes: 1 << 30,
-    spoolMaxBytes: 0,
-    whenFull: 'block',
-    maxUnwritten: 0,
-  }
-  const spool = new SpoolWriter(dir, 1, 1 << 30)
-  const batches = new Batches()
-  const router = new Router(bounds, spool, batches, new Counters())
+  const { router, records } = lanes(tempDir(t), false)
   const framing = new Counters().framing
   const a = new TcpConn(new Socket(), router, 64 * 1024, framing)
   const b = new TcpConn(new Socket(), router, 64 * 1024, framing)
@@ -178,6 +167,5 @@ test('a backslash in a frame read after another connection’s shorter frame is 
     const n = shared.write(`${Buffer.byteLength(msg)} ${msg}`, 0)
     conn.onRead(n, shared)
   }
-  router.flush()
-  t.deepEqual(messagesOf(Buffer.concat(batches.posted)), [first, second])
+  t.deepEqual(messagesOf(await records()), [first, second])
 })
