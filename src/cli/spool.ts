@@ -87,7 +87,9 @@ export function spoolLs(dir: string, out: (s: string) => void): number {
   const corrupt = join(dir, 'corrupt')
   if (existsSync(corrupt)) {
     const files = readdirSync(corrupt)
-    if (files.length > 0) out(`${files.length} file(s) of bytes set aside in ${corrupt}\n`)
+    const setAside = files.reduce((n, f) => n + statSync(join(corrupt, f)).size, 0)
+    if (files.length > 0)
+      out(`${files.length} file(s), ${setAside} bytes, set aside as corrupt in ${corrupt}\n`)
   }
   return 0
 }

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { connPrefix, maxRecordBytes, RecordEncoder } from '../../src/spool/record.js'
+import { listSegments, segmentName } from '../../src/spool/segment.js'
 import { tempDir } from '../helpers/server.js'
 
 const main = new URL('../../src/cli/main.js', import.meta.url).pathname
@@ -44,6 +45,31 @@ test('spool ls lists segments with their records and receive times', (t) => {
   t.regex(r.stdout, /000000000003\.spool +\d+ +2 {2}2026-11-23T10:00:00\.000Z +2026-11-23T10:00:00\.000Z/)
   t.regex(r.stdout, /000000000004\.spool +\d+ +2 {2}2026-11-23T10:00:01\.000Z +2026-11-23T10:00:02\.000Z/)
   t.regex(r.stdout, /2 segment\(s\), 4 record\(s\)/)
+})
+
+test('a segment numbered past 12 digits is listed, verified and printed like any other', (t) => {
+  const dir = tempDir(t)
+  const spool = join(dir, 'spool')
+  mkdirSync(spool, { recursive: true })
+  writeFileSync(join(spool, '999999999999.spool'), records(['<13>last of twelve'], t0))
+  writeFileSync(join(spool, '1000000000000.spool'), records(['<13>first of thirteen'], t0 + 1000))
+  t.deepEqual(listSegments(spool), [999_999_999_999, 1_000_000_000_000])
+  t.is(segmentName(1_000_000_000_000), '1000000000000.spool')
+  const ls = spillway(dir, 'spool', 'ls')
+  t.regex(ls.stdout, /^1000000000000\.spool +\d+ +1 {2}2026-11-23T10:00:01\.000Z/m)
+  t.regex(ls.stdout, /2 segment\(s\), 2 record\(s\)/)
+  t.regex(spillway(dir, 'spool', 'verify').stdout, /ok: 2 record\(s\)/)
+  t.regex(spillway(dir, 'spool', 'cat').stdout, /first of thirteen/)
+})
+
+test('spool ls says how many bytes were set aside as corrupt', (t) => {
+  const dir = tempDir(t)
+  fixture(dir, false)
+  mkdirSync(join(dir, 'spool', 'corrupt'))
+  writeFileSync(join(dir, 'spool', 'corrupt', '000000000002.spool.0.bad'), 'garbage\n')
+  writeFileSync(join(dir, 'spool', 'corrupt', '000000000002.spool.8.bad'), 'more garbage\n')
+  const r = spillway(dir, 'spool', 'ls')
+  t.regex(r.stdout, /^2 file\(s\), 21 bytes, set aside as corrupt in \S+\/spool\/corrupt$/m)
 })
 
 test('spool cat prints records readably, escapes undone as JSON-style escapes', (t) => {
