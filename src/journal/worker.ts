@@ -704,29 +704,37 @@ function checkpointIfLarge(): void {
   }
 }
 
+/**
+ * A JS number is bound as a REAL, so a counter would read back as 4.0; a whole number goes in as an
+ * INTEGER (the column has no type to convert it), gauges such as delays stay REAL.
+ */
+function putStat(name: string, v: number, at: number): void {
+  upsertStat.run(name, Number.isSafeInteger(v) ? BigInt(v) : v, at)
+}
+
 function writeStats(): void {
   checkpointIfLarge()
   const s = pendingStats!
   db.transaction(() => {
-    for (const [name, value] of Object.entries(s.values)) upsertStat.run(name, value, s.at)
-    upsertStat.run('journal_rows_total', rows.journaled, s.at)
-    upsertStat.run('journal_wal_bytes', walBytes(), s.at)
-    upsertStat.run('pruned_rows_total', pruner.pruned, s.at)
-    upsertStat.run('parse_errors_total', rows.parseErrors, s.at)
-    upsertStat.run('invalid_utf8_total', rows.invalidUtf8, s.at)
-    upsertStat.run('nul_messages_total', rows.withNul, s.at)
-    upsertStat.run('spool_corrupt_records_total', corrupt, s.at)
-    upsertStat.run('journal_burst_yields_total', burstGate.yields, s.at)
-    upsertStat.run('journal_burst_yield_seconds_total', burstGate.waitedMs(s.at) / 1000, s.at)
+    for (const [name, value] of Object.entries(s.values)) putStat(name, value, s.at)
+    putStat('journal_rows_total', rows.journaled, s.at)
+    putStat('journal_wal_bytes', walBytes(), s.at)
+    putStat('pruned_rows_total', pruner.pruned, s.at)
+    putStat('parse_errors_total', rows.parseErrors, s.at)
+    putStat('invalid_utf8_total', rows.invalidUtf8, s.at)
+    putStat('nul_messages_total', rows.withNul, s.at)
+    putStat('spool_corrupt_records_total', corrupt, s.at)
+    putStat('journal_burst_yields_total', burstGate.yields, s.at)
+    putStat('journal_burst_yield_seconds_total', burstGate.waitedMs(s.at) / 1000, s.at)
     if (opts.consume !== null) {
-      upsertStat.run('consume_duplicate_records_total', rows.remoteDuplicates, s.at)
-      upsertStat.run('consume_gaps_total', rows.remoteGaps, s.at)
+      putStat('consume_duplicate_records_total', rows.remoteDuplicates, s.at)
+      putStat('consume_gaps_total', rows.remoteGaps, s.at)
     }
     if (indexer !== null) {
       const lag = indexer.lag(s.at)
-      upsertStat.run('fts_indexed_to', indexer.indexedTo, s.at)
-      upsertStat.run('fts_lag_rows', lag.rows, s.at)
-      upsertStat.run('fts_lag_seconds', lag.seconds, s.at)
+      putStat('fts_indexed_to', indexer.indexedTo, s.at)
+      putStat('fts_lag_rows', lag.rows, s.at)
+      putStat('fts_lag_seconds', lag.seconds, s.at)
     }
   })()
   pendingStats = null

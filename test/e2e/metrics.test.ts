@@ -2,7 +2,15 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import test from 'ava'
 import { freePort } from '../helpers/peers.js'
-import { holdWriteLock, sendTcp, sendUdp, startServer, waitFor, waitForRows } from '../helpers/server.js'
+import {
+  holdWriteLock,
+  query,
+  sendTcp,
+  sendUdp,
+  startServer,
+  waitFor,
+  waitForRows,
+} from '../helpers/server.js'
 
 const main = new URL('../../src/cli/main.js', import.meta.url).pathname
 
@@ -92,4 +100,30 @@ test('spillway stats without a metrics listener reads the journal stats table an
   t.is(r.status, 0, r.stderr)
   t.regex(r.stdout, /this config has no metrics listener/)
   t.regex(r.stdout, /received +1 \(tcp 1, udp 0\)/)
+})
+
+test('the stats table stores counters as integers, so they read back as 2, not 2.0', async (t) => {
+  const srv = await startServer(t)
+  await sendTcp(srv.tcpPort, ['<13>one\n<13>two\n'])
+  await waitForRows(srv.journalPath, 2)
+  const types = await waitFor('the stats table to count the rows', () => {
+    const rows = query<{ name: string; value: number; type: string }>(
+      srv.journalPath,
+      'SELECT name, value, typeof(value) AS type FROM stats',
+    )
+    const by = Object.fromEntries(rows.map((r) => [r.name, r]))
+    return by.journal_rows_total?.value === 2 ? by : undefined
+  })
+  t.is(types.journal_rows_total!.type, 'integer')
+  t.is(types.received_tcp_total!.type, 'integer')
+  t.is(types.rss_bytes!.type, 'integer')
+  // A CLI user sees "2", not "2.0".
+  const cli = spawnSync(
+    'sqlite3',
+    [srv.journalPath, "SELECT value FROM stats WHERE name = 'journal_rows_total'"],
+    {
+      encoding: 'utf8',
+    },
+  )
+  t.is(cli.stdout.trim(), '2')
 })
