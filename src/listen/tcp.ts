@@ -66,7 +66,13 @@ export class TcpListener {
     this.makeConn =
       makeConn ??
       ((socket, tls) =>
-        new TcpConn(socket, router, limits.maxMessageBytes, counters.framing, tls ? 'tls' : 'tcp'))
+        new TcpConn(
+          socket,
+          router,
+          limits.maxMessageBytes,
+          tls ? counters.framingTls : counters.framing,
+          tls ? 'tls' : 'tcp',
+        ))
     this.allow = allowList(config.allow)
     this.name =
       config.transport === 'unix-stream'

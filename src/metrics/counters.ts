@@ -4,7 +4,10 @@
 import { FramingCounters } from '../framing/framer.js'
 
 export class Counters {
+  /** Plain TCP connections' frames. */
   readonly framing = new FramingCounters()
+  /** TLS connections' frames, apart, so /metrics and the stats table count them as transport "tls". */
+  readonly framingTls = new FramingCounters()
   receivedUdp = 0
   bytesUdp = 0
   /** Times a connection crossed its threshold and started spilling. */
@@ -31,16 +34,18 @@ export class Counters {
 
   snapshot(): Record<string, number> {
     const f = this.framing
+    const s = this.framingTls
     return {
       received_tcp_total: f.lfFrames + f.nulFrames + f.octetFrames,
+      received_tls_total: s.lfFrames + s.nulFrames + s.octetFrames,
       received_udp_total: this.receivedUdp,
       received_bytes_udp_total: this.bytesUdp,
-      frames_lf_total: f.lfFrames,
-      frames_nul_total: f.nulFrames,
-      frames_octet_counted_total: f.octetFrames,
-      truncated_total: f.truncated + this.udpTruncated,
-      empty_frames_total: f.emptyLines + this.udpEmpty,
-      partial_frames_dropped_at_stop_total: f.partialDropped,
+      frames_lf_total: f.lfFrames + s.lfFrames,
+      frames_nul_total: f.nulFrames + s.nulFrames,
+      frames_octet_counted_total: f.octetFrames + s.octetFrames,
+      truncated_total: f.truncated + s.truncated + this.udpTruncated,
+      empty_frames_total: f.emptyLines + s.emptyLines + this.udpEmpty,
+      partial_frames_dropped_at_stop_total: f.partialDropped + s.partialDropped,
       spill_episodes_total: this.spillEpisodes,
       spills_unordered_total: this.spillsUnordered,
       connections_opened_total: this.connectionsOpened,

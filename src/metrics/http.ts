@@ -3,7 +3,7 @@
 // Values are read from the server's counters when scraped; nothing is done per message.
 
 import { createServer, type Server as HttpServer } from 'node:http'
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import { ErrorCodes, SpillwayError } from '../errors.js'
 
 export interface StatusSource {
@@ -20,7 +20,11 @@ const kCounters: Def[] = [
   [
     'spillway_messages_received_total',
     'Messages read from sockets.',
-    (s) => ({ 'transport=tcp': s.received_tcp_total!, 'transport=udp': s.received_udp_total! }),
+    (s) => ({
+      'transport=tcp': s.received_tcp_total!,
+      'transport=tls': s.received_tls_total!,
+      'transport=udp': s.received_udp_total!,
+    }),
   ],
   [
     'spillway_messages_journaled_total',
@@ -150,6 +154,9 @@ function cached(source: StatusSource): StatusSource {
 export function metricsRegistry(live: StatusSource): Registry {
   const source = cached(live)
   const registry = new Registry()
+  // process_* (CPU, RSS, open fds, start time) and nodejs_* (heap, GC, event-loop lag, handles) of the
+  // server process, as every Node exporter has them; computed at scrape time.
+  collectDefaultMetrics({ register: registry })
   for (const [name, help, from] of kCounters) {
     const names = Object.keys(from(new Proxy({}, { get: () => 0 })))
     const labelNames = names[0] === '' ? [] : [names[0]!.split('=')[0]!]

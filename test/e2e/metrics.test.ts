@@ -51,6 +51,11 @@ test('/metrics in Prometheus text, /healthz failing while the journal cannot be 
   t.regex(m.body, /^# TYPE spillway_socket_thread_cpu_wait_seconds_total counter$/m)
   t.true((metric(m.body, 'spillway_socket_thread_cpu_wait_seconds_total') ?? -1) >= 0)
   t.regex(m.body, /^spillway_spool_bytes \d+$/m)
+  // prom-client's default collectors: the process and the Node runtime, as every Node exporter has them.
+  t.true((metric(m.body, 'process_cpu_user_seconds_total') ?? -1) > 0)
+  t.true((metric(m.body, 'process_resident_memory_bytes') ?? -1) > 0)
+  t.true((metric(m.body, 'nodejs_heap_size_used_bytes') ?? -1) > 0)
+  t.regex(m.body, /^nodejs_eventloop_lag_p99_seconds \S+$/m)
   t.is((await scrape(port, '/healthz')).status, 200)
   const stats = spawnSync(process.execPath, [main, '--config', join(srv.dir, 'config.json'), 'stats'], {
     cwd: srv.dir,
@@ -60,7 +65,7 @@ test('/metrics in Prometheus text, /healthz failing while the journal cannot be 
   t.regex(stats.stdout, /^rate +\d+ msgs\/s in, \d+ rows\/s journaled$/m)
   t.regex(stats.stdout, /^health +ok$/m)
   t.regex(stats.stdout, /loop p99 [\d.]+ ms \([\d.]+ ms its own, without waits for a CPU\)$/m)
-  t.regex(stats.stdout, /received +4 \(tcp 3, udp 1\); journaled 4/)
+  t.regex(stats.stdout, /received +4 \(tcp 3, tls 0, udp 1\); journaled 4/)
   t.regex(
     stats.stdout,
     /^spool +[\d.]+ MB in \d+ segment\(s\) not yet journaled; oldest ~[\d.]+ s old \(journal lag\)$/m,
@@ -99,7 +104,7 @@ test('spillway stats without a metrics listener reads the journal stats table an
   })
   t.is(r.status, 0, r.stderr)
   t.regex(r.stdout, /this config has no metrics listener/)
-  t.regex(r.stdout, /received +1 \(tcp 1, udp 0\)/)
+  t.regex(r.stdout, /received +1 \(tcp 1, tls 0, udp 0\)/)
 })
 
 test('the stats table stores counters as integers, so they read back as 2, not 2.0', async (t) => {

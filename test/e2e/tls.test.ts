@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls'
 import test from 'ava'
+import { freePort } from '../helpers/peers.js'
 import { pki, tlsPort } from '../helpers/pki.js'
 import { query, startServer, waitFor } from '../helpers/server.js'
 
@@ -61,6 +62,23 @@ test('a TLS listener: openssl s_client and a Node client, octet-counted and LF f
     { msg: 'lf over tls', transport: 'tls' },
     { msg: 'via s_client', transport: 'tls' },
   ])
+})
+
+test('/metrics counts TLS messages as transport "tls", not "tcp"', async (t) => {
+  const d = pki(t)
+  const metricsPort = await freePort()
+  const srv = await startServer(t, {
+    config: { ...tlsConfig(d, 'none'), metrics: { host: '127.0.0.1', port: metricsPort } },
+  })
+  const port = await waitFor('the TLS listener', () => tlsPort(srv.stderr()))
+  const s = await open(port, d)
+  s.end('<13>1 - tlshost app - - - one\n<13>1 - tlshost app - - - two\n')
+  const text = await waitFor('two TLS messages in /metrics', async () => {
+    const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    return body.includes('spillway_messages_received_total{transport="tls"} 2') ? body : undefined
+  })
+  t.regex(text, /^spillway_messages_received_total\{transport="tcp"\} 0$/m)
+  t.is(query(srv.journalPath, "SELECT 1 FROM messages WHERE transport = 'tls'").length, 2)
 })
 
 test('clientAuth "require": a client certificate from the CA is let in and its subject logged; others are refused and counted', async (t) => {
