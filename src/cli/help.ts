@@ -38,6 +38,20 @@ Stop with SIGINT or SIGTERM: connections are closed, every message read is writt
 or the spool, and the server exits 0. Exit codes: 0 stopped cleanly (spool verify: all good),
 1 failed while running (spool verify: a bad record), 2 bad usage or config.`
 
+/** What bare `spillway` prints (as git and journalctl do): the commands, and where the rest is. */
+export const kShortUsage = `Usage: spillway <command> [options]
+
+  serve [--config FILE]      receive syslog, spool and journal it (defaults: 127.0.0.1:5140)
+  consume --config FILE      journal the JetStream stream edges forward to
+  tail [-f] [--grep TEXT]    the journal's newest messages, filtered; -f follows
+  senders [--quiet 15m]      who sends, and who went silent
+  stats [--watch]            what the running server is doing
+  check-config FILE          validate a config file, print the effective config
+  spool ls|cat|verify        look into the spool
+
+spillway --help shows every option and config key.
+`
+
 function line(path: string, f: Field): string[] {
   switch (f.kind) {
     case 'object':

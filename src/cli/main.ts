@@ -7,7 +7,7 @@ import { Consumer } from '../consume/consumer.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
 import { logEvent } from '../log.js'
 import { Server } from '../server.js'
-import { helpText } from './help.js'
+import { helpText, kShortUsage } from './help.js'
 import { sendersCommand } from './senders.js'
 import { spoolCat, spoolLs, spoolVerify } from './spool.js'
 import { statsCommand } from './stats.js'
@@ -107,9 +107,12 @@ async function main(): Promise<void> {
   const args = parseArgs(argv)
   switch (args.command) {
     case '':
+      // No command: a short usage on stderr and exit 2, as for any other bad usage.
+      process.stderr.write(kShortUsage)
+      process.exitCode = 2
+      return
     case 'help':
       process.stdout.write(helpText())
-      if (args.command === '') process.exitCode = 2
       return
     case 'version':
       process.stdout.write(`${version()}\n`)

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import test from 'ava'
-import { kUsage } from '../../src/cli/help.js'
+import { kShortUsage, kUsage } from '../../src/cli/help.js'
 import { tempDir } from '../helpers/server.js'
 
 const main = new URL('../../src/cli/main.js', import.meta.url).pathname
@@ -24,6 +24,20 @@ test('--help prints the usage the README shows, and every config key', (t) => {
     t.true(r.stdout.includes(key), key)
   }
   t.is(spillway(['help']).stdout, r.stdout)
+})
+
+test('bare spillway prints a short usage pointing at --help, and exits 2', (t) => {
+  const r = spillway([])
+  t.is(r.status, 2)
+  t.is(r.stdout, '')
+  t.is(r.stderr, kShortUsage)
+  const lines = r.stderr.trimEnd().split('\n')
+  t.true(lines.length <= 15, `${lines.length} lines`)
+  t.regex(lines.at(-1)!, /spillway --help/)
+  // every command of the full usage is in the short one
+  const commands = kUsage.slice(kUsage.indexOf('Commands:'), kUsage.indexOf('Options:'))
+  for (const m of commands.matchAll(/^ {2}([a-z-]+) /gm))
+    if (m[1] !== 'help') t.true(r.stderr.includes(`  ${m[1]} `), m[1])
 })
 
 test('bad usage exits 2 with a message saying what is wrong', (t) => {
