@@ -72,6 +72,20 @@ export function render(
   return `${lines.join('\n')}\n`
 }
 
+/** The server writes its figures every 2 s: older than this, it is not running (or cannot write them). */
+const kStaleMs = 10_000
+const kWatchMs = 2000
+
+/** Why the stats table says no server is running, or null when one is. */
+export function notRunning(stats: Record<string, number>, at: number, now: number): string | null {
+  const ago = `${Math.round((now - at) / 1000)} s ago`
+  if (at === 0) return 'not running (its journal has no figures yet)'
+  if (stats.server_running === 0) return `not running (stopped ${ago}, at ${new Date(at).toISOString()})`
+  if (now - at > kStaleMs)
+    return `not running (no figures written for ${ago}: it was killed, or cannot write its journal)`
+  return null
+}
+
 export async function statsCommand(argv: string[]): Promise<void> {
   let values: { config?: string | undefined; watch: boolean }
   try {
@@ -85,21 +99,15 @@ export async function statsCommand(argv: string[]): Promise<void> {
   }
   const cfg = resolvePaths(loadConfig(values.config))
   const out = (s: string) => process.stdout.write(s)
-  if (cfg.metrics.port === 0) {
-    const t = readStatsTable(cfg.journal.path)
-    out(
-      `(this config has no metrics listener, metrics.port is 0: from the journal's stats table, ${Math.round((Date.now() - t.at) / 1000)} s old)\n`,
-    )
-    out(render(t.stats, null, { at: t.at, problems: [], stats: t.stats }, []))
-    return
-  }
+  if (cfg.metrics.port === 0) return fromTable(cfg.journal.path, values.watch, out)
+  const url = `http://${cfg.metrics.host}:${cfg.metrics.port}/status`
   const ask = async (): Promise<Status> => {
     try {
       return await fetchStatus(cfg.metrics.host, cfg.metrics.port)
     } catch (err) {
       throw new SpillwayError(
         ErrorCodes.journal,
-        `no server answers at http://${cfg.metrics.host}:${cfg.metrics.port}/status (${(err as Error).message}): is spillway serve running with this config?`,
+        `the server is not running: no answer at ${url} (${(err as Error).message}); is spillway serve running with this config?`,
       )
     }
   }
@@ -112,9 +120,35 @@ export async function statsCommand(argv: string[]): Promise<void> {
     return
   }
   for (;;) {
-    await new Promise((r) => setTimeout(r, 2000))
+    await new Promise((r) => setTimeout(r, kWatchMs))
     const now = await ask()
     out(`\n${new Date(now.at).toISOString()}\n${render(now.stats, prev, now, now.problems)}`)
     prev = now
+  }
+}
+
+/**
+ * No metrics listener to ask: the figures the server writes to the journal's stats table every 2 s. Exit
+ * 1 when they say it is not running; --watch prints them again every 2 s until it stops.
+ */
+async function fromTable(journalPath: string, watch: boolean, out: (s: string) => void): Promise<void> {
+  let prev: Status | null = null
+  for (;;) {
+    const t = readStatsTable(journalPath)
+    const now = Date.now()
+    const down = notRunning(t.stats, t.at, now)
+    const status: Status = { at: t.at, problems: down === null ? [] : [down], stats: t.stats }
+    out(
+      `${prev === null ? '' : '\n'}(from the journal's stats table, written ${Math.round((now - t.at) / 1000)} s ago: this config has no metrics listener, metrics.port is 0)\n`,
+    )
+    out(render(t.stats, prev !== null && prev.at < t.at ? prev : null, status, status.problems))
+    if (down !== null) {
+      process.stderr.write(`spillway: the server is ${down}\n`)
+      process.exitCode = 1
+      return
+    }
+    if (!watch) return
+    prev = status
+    await new Promise((r) => setTimeout(r, kWatchMs))
   }
 }

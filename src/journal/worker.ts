@@ -717,6 +717,7 @@ function writeStats(): void {
   const s = pendingStats!
   db.transaction(() => {
     for (const [name, value] of Object.entries(s.values)) putStat(name, value, s.at)
+    putStat('server_running', 1, s.at)
     putStat('journal_rows_total', rows.journaled, s.at)
     putStat('journal_wal_bytes', walBytes(), s.at)
     putStat('pruned_rows_total', pruner.pruned, s.at)
@@ -795,6 +796,13 @@ function finish(): void {
   void replayDecoder?.terminate()
   caughtUp()
   reader.close()
+  try {
+    // `spillway stats` reads this to say the server is not running (a kill -9 leaves 1: it then goes by
+    // the age of the figures).
+    putStat('server_running', 0, Date.now())
+  } catch {
+    // the journal cannot be written (locked, disk full): the figures' age tells stats the same
+  }
   db.close()
   send({ t: 'stopped', journaled: rows.journaled })
   port!.close()

@@ -8,6 +8,7 @@ import {
   sendTcp,
   sendUdp,
   startServer,
+  stat,
   waitFor,
   waitForRows,
 } from '../helpers/server.js'
@@ -16,10 +17,6 @@ function spoolBytes(dir: string): number {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.spool'))
     .reduce((n, f) => n + statSync(join(dir, f)).size, 0)
-}
-
-function stat(journalPath: string, name: string): number | undefined {
-  return query<{ value: number }>(journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value
 }
 
 function line(i: number): string {

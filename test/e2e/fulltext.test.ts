@@ -2,13 +2,9 @@ import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 import test from 'ava'
-import { query, sendTcp, startServer, waitFor, waitForRows } from '../helpers/server.js'
+import { query, sendTcp, startServer, stat, waitFor, waitForRows } from '../helpers/server.js'
 
 const run = promisify(execFile)
-
-function stat(journalPath: string, name: string): number | undefined {
-  return query<{ value: number }>(journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value
-}
 
 const kSearch = `SELECT m.id, m.host, m.msg FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid
   WHERE messages_fts MATCH ? ORDER BY m.id`

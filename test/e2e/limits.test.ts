@@ -1,10 +1,6 @@
 import { createConnection, type Socket } from 'node:net'
 import test from 'ava'
-import { query, sendTcp, sendUdp, startServer, waitFor, waitForRows } from '../helpers/server.js'
-
-function stat(journalPath: string, name: string): number | undefined {
-  return query<{ value: number }>(journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value
-}
+import { query, sendTcp, sendUdp, startServer, stat, waitFor, waitForRows } from '../helpers/server.js'
 
 /** Opens a connection and resolves once it is established (the server may still close it at once). */
 function open(port: number): Promise<Socket> {

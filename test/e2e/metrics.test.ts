@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import test from 'ava'
 import { freePort } from '../helpers/peers.js'
@@ -8,6 +8,7 @@ import {
   sendTcp,
   sendUdp,
   startServer,
+  stat,
   waitFor,
   waitForRows,
 } from '../helpers/server.js'
@@ -90,21 +91,65 @@ test('/metrics in Prometheus text, /healthz failing while the journal cannot be 
     encoding: 'utf8',
   })
   t.is(down.status, 1)
-  t.regex(down.stderr, /no server answers at http:\/\/127\.0\.0\.1:\d+\/status .*is spillway serve running/)
+  t.regex(down.stderr, /the server is not running: no answer at http:\/\/127\.0\.0\.1:\d+\/status \(/)
 })
 
-test('spillway stats without a metrics listener reads the journal stats table and says so', async (t) => {
-  const srv = await startServer(t)
-  await sendTcp(srv.tcpPort, ['<13>one\n'])
-  await waitForRows(srv.journalPath, 1)
-  await new Promise((r) => setTimeout(r, 2200)) // the stats table is refreshed every 2 s
-  const r = spawnSync(process.execPath, [main, '--config', join(srv.dir, 'config.json'), 'stats'], {
-    cwd: srv.dir,
+function stats(dir: string, ...args: string[]) {
+  return spawnSync(process.execPath, [main, '--config', join(dir, 'config.json'), 'stats', ...args], {
+    cwd: dir,
     encoding: 'utf8',
   })
+}
+
+test('spillway stats without a metrics listener reads the stats table, and exits 1 once the server stopped', async (t) => {
+  const srv = await startServer(t)
+  await sendTcp(srv.tcpPort, ['<13>one\n'])
+  await waitFor('the stats table to count the message', () =>
+    stat(srv.journalPath, 'received_tcp_total') === 1 ? true : undefined,
+  )
+  const r = stats(srv.dir)
   t.is(r.status, 0, r.stderr)
-  t.regex(r.stdout, /this config has no metrics listener/)
+  t.regex(r.stdout, /from the journal's stats table, written \d+ s ago: this config has no metrics listener/)
+  t.regex(r.stdout, /^health +ok$/m)
   t.regex(r.stdout, /received +1 \(tcp 1, tls 0, udp 0\)/)
+  t.is(await srv.stop(), 0)
+  // As systemctl is-active would: not running is exit 1, said plainly, with the last figures.
+  const down = stats(srv.dir)
+  t.is(down.status, 1)
+  t.regex(down.stdout, /^health +not running \(stopped \d+ s ago, at \d{4}-/m)
+  t.regex(down.stdout, /received +1 \(tcp 1, tls 0, udp 0\)/)
+  t.regex(down.stderr, /^spillway: the server is not running \(stopped/m)
+})
+
+test('spillway stats --watch without a metrics listener prints every 2 s until the server stops, then exits 1', async (t) => {
+  const srv = await startServer(t)
+  await waitFor('the first figures', () => (stat(srv.journalPath, 'server_running') === 1 ? true : undefined))
+  const watch = spawn(
+    process.execPath,
+    [main, '--config', join(srv.dir, 'config.json'), 'stats', '--watch'],
+    {
+      cwd: srv.dir,
+    },
+  )
+  t.teardown(() => watch.kill('SIGKILL'))
+  let out = ''
+  let err = ''
+  watch.stdout.on('data', (d: Buffer) => {
+    out += d
+  })
+  watch.stderr.on('data', (d: Buffer) => {
+    err += d
+  })
+  const exited = new Promise<number | null>((resolve) => watch.on('exit', (code) => resolve(code)))
+  await waitFor(
+    'two rounds of figures',
+    () => ((out.match(/^health +ok$/gm) ?? []).length >= 2 ? true : undefined),
+    20_000,
+  )
+  t.is(await srv.stop(), 0)
+  t.is(await exited, 1)
+  t.regex(out, /^health +not running \(stopped/m)
+  t.regex(err, /the server is not running/)
 })
 
 test('the stats table stores counters as integers, so they read back as 2, not 2.0', async (t) => {

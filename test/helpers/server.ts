@@ -155,6 +155,11 @@ export function query<T = Record<string, unknown>>(
   }
 }
 
+/** A figure of the journal's stats table (written by the server every 2 s and at stop). */
+export function stat(journalPath: string, name: string): number | undefined {
+  return query<{ value: number }>(journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value
+}
+
 export function rowCount(journalPath: string): number {
   return query<{ n: number }>(journalPath, 'SELECT count(*) AS n FROM messages')[0]!.n
 }
