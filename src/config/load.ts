@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { ErrorCodes, SpillwayError } from '../errors.js'
+import { crossChecks } from './checks.js'
+import { locateJsonError } from './json-error.js'
 import { configSchema, type Field } from './schema.js'
 
 export interface TlsConfig {
@@ -133,6 +135,8 @@ export function validate(raw: unknown, source: string): Config {
   if (cfg.journal?.enabled === false && cfg.forward?.nats?.servers?.length === 0) {
     errors.push('journal.enabled is false and forward.nats.servers is empty: messages would be kept nowhere')
   }
+  // Checks across keys need every key well-typed first.
+  if (errors.length === 0) errors.push(...crossChecks(cfg))
   if (errors.length > 0) {
     throw new SpillwayError(ErrorCodes.config, errors.map((e) => `${source}: ${e}`).join('\n'))
   }
@@ -149,13 +153,19 @@ export function loadConfig(file: string | undefined): Config {
       cause: err,
     })
   }
+  // A UTF-8 byte order mark, as some Windows editors write, is not part of the JSON.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
   let raw: unknown
   try {
     raw = JSON.parse(text)
   } catch (err) {
-    throw new SpillwayError(ErrorCodes.config, `${file}: not valid JSON: ${(err as Error).message}`, {
-      cause: err,
-    })
+    const at = locateJsonError(text)
+    const where = at === null ? '' : `:${at.line}:${at.column}`
+    throw new SpillwayError(
+      ErrorCodes.config,
+      `${file}${where}: not valid JSON: ${at?.message ?? (err as Error).message}`,
+      { cause: err },
+    )
   }
   return validate(raw, file)
 }

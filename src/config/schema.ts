@@ -44,7 +44,12 @@ export const configSchema: Record<string, Field> = {
           "(rsyslog's RELP: each message acknowledged once it is on disk; with TLS when tls.cert is set), " +
           '"unix" (a local datagram socket at path, as /dev/log) or "unix-stream" (a local stream socket).',
       },
-      host: { kind: 'string', default: '127.0.0.1', doc: 'Address to bind; "0.0.0.0" or "::" for all.' },
+      host: {
+        kind: 'string',
+        default: '127.0.0.1',
+        doc: 'Address to bind; "0.0.0.0" or "::" for all.',
+        check: ipProblem,
+      },
       port: { kind: 'integer', min: 0, max: 65535, default: kDefaultPort, doc: 'Port; 0 picks a free one.' },
       path: {
         kind: 'string',
@@ -164,7 +169,12 @@ export const configSchema: Record<string, Field> = {
     kind: 'object',
     doc: 'HTTP listener for /metrics (Prometheus), /healthz and /status (spillway stats); off unless port is set.',
     fields: {
-      host: { kind: 'string', default: '127.0.0.1', doc: 'Address to bind the metrics listener.' },
+      host: {
+        kind: 'string',
+        default: '127.0.0.1',
+        doc: 'Address to bind the metrics listener.',
+        check: ipProblem,
+      },
       port: {
         kind: 'integer',
         min: 0,
@@ -479,6 +489,13 @@ function natsConnection(what: string): Record<string, Field> {
       },
     },
   }
+}
+
+/** Why a string is not an address to bind (a host name would be looked up, or fail, only at start). */
+export function ipProblem(v: string): string | null {
+  return isIP(v) === 0
+    ? `must be an IP address to bind ("127.0.0.1", "0.0.0.0" or "::" for all), got ${JSON.stringify(v)}`
+    : null
 }
 
 /** Why a string is not an address or CIDR range, or null. */

@@ -64,7 +64,7 @@ test('a bad config file stops the start with exit 2, naming the file and key', (
   writeFileSync(file, '{ "spool": ')
   const j = spillway(['serve', '--config', file], dir)
   t.is(j.status, 2)
-  t.regex(j.stderr, /c\.json: not valid JSON/)
+  t.regex(j.stderr, /c\.json:1:12: not valid JSON: expected a value .*, got the end of the file/)
   const m = spillway(['serve', '--config', join(dir, 'missing.json')], dir)
   t.is(m.status, 2)
   t.regex(m.stderr, /missing\.json: cannot read config/)
@@ -131,6 +131,16 @@ test('check-config prints the effective config, or every error with its key path
   t.regex(r.stderr, /bad\.json: spool\.whenFull must be one of "block", "drop", got "explode"/)
   t.regex(r.stderr, /bad\.json: journal\.maxRows must be an integer from 0 to \d+, got number -1/)
   t.is(spillway(['check-config'], dir).status, 2)
+  // A syntax error names its line and column, as an editor wants them.
+  writeFileSync(bad, '{\n  "spool": {\n    "thresholdBytes": 0,\n  }\n}\n')
+  const syntax = spillway(['check-config', bad], dir)
+  t.is(syntax.status, 2)
+  t.regex(syntax.stderr, /bad\.json:4:3: not valid JSON: expected a property name in double quotes, got "}"/)
+  // A UTF-8 byte order mark (Notepad writes one) is not an error.
+  writeFileSync(good, `\ufeff${JSON.stringify({ spool: { thresholdBytes: 0 } })}`)
+  const bom = spillway(['check-config', good], dir)
+  t.is(bom.status, 0, bom.stderr)
+  t.is(JSON.parse(bom.stdout).spool.thresholdBytes, 0)
 })
 
 test('--help works on every subcommand', (t) => {

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import test from 'ava'
+import fc from 'fast-check'
 import { configJsonSchema } from '../../src/config/json-schema.js'
+import { locateJsonError } from '../../src/config/json-error.js'
 import { defaults, validate } from '../../src/config/load.js'
 import { configSchema, type Field } from '../../src/config/schema.js'
 
@@ -194,5 +196,90 @@ test('a unix listener needs its path, and a mode that is an octal file mode', (t
   t.is(
     validate({ listeners: [{ transport: 'unix', path: '/dev/log' }] }, 'c.json').listeners[0]!.mode,
     '0666',
+  )
+})
+
+test('check-config refuses what cannot start: two listeners on one port, a host that is not an IP, TLS settings on UDP', (t) => {
+  const tls = { cert: 'c.pem', key: 'k.pem' }
+  const err = t.throws(() =>
+    validate(
+      {
+        listeners: [
+          { transport: 'tcp', host: '127.0.0.1', port: 5140 },
+          { transport: 'udp', host: '127.0.0.1', port: 5140 }, // another protocol: fine
+          { transport: 'tls', host: '0.0.0.0', port: 5140, tls }, // covers 127.0.0.1
+          { transport: 'udp', host: '::', port: 5514, tls },
+          { transport: 'tcp', host: '::1', port: 0 }, // port 0: a free port each, fine
+          { transport: 'tcp', host: '::1', port: 0 },
+        ],
+        metrics: { port: 5140 },
+      },
+      'c.json',
+    ),
+  )
+  t.deepEqual(err!.message.split('\n'), [
+    'c.json: listeners[2] (tls 0.0.0.0:5140) and listeners[0] (tcp 127.0.0.1:5140) both bind TCP port 5140: the second would fail at start; give one another port',
+    'c.json: metrics (HTTP 127.0.0.1:5140) and listeners[0] (tcp 127.0.0.1:5140) both bind TCP port 5140: the second would fail at start; give one another port',
+    'c.json: metrics (HTTP 127.0.0.1:5140) and listeners[2] (tls 0.0.0.0:5140) both bind TCP port 5140: the second would fail at start; give one another port',
+    'c.json: listeners[3].tls is set on a "udp" listener, which would not use it: TLS settings are for transport "tls"',
+  ])
+  t.throws(() => validate({ listeners: [{ host: 'not-an-ip' }], metrics: { host: 'localhost' } }, 'c.json'), {
+    message: [
+      'c.json: listeners[0].host must be an IP address to bind ("127.0.0.1", "0.0.0.0" or "::" for all), got "not-an-ip"',
+      'c.json: metrics.host must be an IP address to bind ("127.0.0.1", "0.0.0.0" or "::" for all), got "localhost"',
+    ].join('\n'),
+  })
+  // Different addresses of one family do not collide.
+  t.notThrows(() =>
+    validate(
+      {
+        listeners: [
+          { transport: 'tcp', host: '127.0.0.1', port: 5140 },
+          { transport: 'tcp', host: '127.0.0.2', port: 5140 },
+          { transport: 'tcp', host: '::1', port: 5140 },
+        ],
+      },
+      'c.json',
+    ),
+  )
+})
+
+test('a JSON syntax error is located by line and column, whatever JSON.parse says', (t) => {
+  t.deepEqual(locateJsonError('{\n  "a": 1,\n  "b": }'), {
+    line: 3,
+    column: 8,
+    message: 'expected a value (an object, array, string, number, true, false or null), got "}"',
+  })
+  t.deepEqual(locateJsonError('{ "spool": '), {
+    line: 1,
+    column: 12,
+    message:
+      'expected a value (an object, array, string, number, true, false or null), got the end of the file',
+  })
+  t.deepEqual(locateJsonError('{"a": 1,}'), {
+    line: 1,
+    column: 9,
+    message: 'expected a property name in double quotes, got "}"',
+  })
+  t.is(locateJsonError('{"a": [1, 2.5e3, "x\\u00e9", true, null]}'), null)
+  // The scanner agrees with JSON.parse on every text: valid JSON, and JSON with one character changed.
+  fc.assert(
+    fc.property(
+      fc.json(),
+      fc.nat(),
+      fc.constantFrom('}', ']', ',', ':', '"', '\n', 'x', '0', '-', '.', ' '),
+      (s, at, c) => {
+        const text =
+          at % 3 === 0 ? s : s.slice(0, at % (s.length + 1)) + c + s.slice((at % (s.length + 1)) + 1)
+        let valid = true
+        try {
+          JSON.parse(text)
+        } catch {
+          valid = false
+        }
+        return (locateJsonError(text) === null) === valid
+      },
+    ),
+    { numRuns: 2000 },
   )
 })
