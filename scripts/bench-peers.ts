@@ -300,7 +300,7 @@ async function one(t: Target, conns: number, msgs: number, udp: boolean): Promis
     // An operator's full-text query in a loop, while the load runs (the never-block target).
     reader = spawn('bash', [
       '-c',
-      `while :; do sqlite3 ${srv.output} "select count(*) from messages_fts where messages_fts match 'PADDPADD'" >/dev/null 2>&1; done`,
+      `while :; do sqlite3 ${srv.output} "select count(*) from messages_fts where msg like '%PADDPADD%'" >/dev/null 2>&1; done`,
     ])
   }
   try {

@@ -118,11 +118,11 @@ const queries: [string, string][] = [
   ],
   [
     'full-text',
-    `SELECT received, host, app, msg FROM log WHERE id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'timeout' ORDER BY rowid DESC LIMIT 50)`,
+    `SELECT received, host, app, msg FROM log WHERE id IN (SELECT rowid FROM messages_fts WHERE msg LIKE '%timeout%' ORDER BY rowid DESC LIMIT 50)`,
   ],
   [
     'phrase + host',
-    `SELECT log.received, log.app, log.msg FROM messages_fts JOIN log ON log.id = messages_fts.rowid WHERE messages_fts MATCH '"connection refused"' AND host = 'web7' ORDER BY messages_fts.rowid DESC LIMIT 50`,
+    `SELECT log.received, log.app, log.msg FROM messages_fts JOIN log ON log.id = messages_fts.rowid WHERE messages_fts.msg LIKE '%connection refused%' AND host = 'web7' ORDER BY messages_fts.rowid DESC LIMIT 50`,
   ],
   [
     'severity counts, last hour',

@@ -12,8 +12,8 @@ Commands:
                           it into journal.path, with an edge column; exactly once, across crashes.
   tail [-f] [-n N] [--host H] [--app A] [--severity LEVEL] [--since 10m|ISO] [--grep TEXT] [--json]
                           The journal's newest N rows (default 10), filtered; -f follows new rows
-                          as they are journaled. --severity err means err and worse; --grep is
-                          full-text where the index has reached, a substring match beyond it.
+                          as they are journaled. --severity err means err and worse; --grep TEXT
+                          keeps messages containing TEXT (ASCII letters in either case).
                           Read-only: never slows the server.
   senders [--quiet 15m] [--json]
                           Who sends: each sender (its host, or its address), peer, last seen,

@@ -363,8 +363,9 @@ export const configSchema: Record<string, Field> = {
         kind: 'boolean',
         default: true,
         doc:
-          'Keep an FTS5 index over msg (table messages_fts), built behind the journal in idle time so it ' +
-          'never slows ingestion; its lag is in the stats table (fts_lag_rows, fts_lag_seconds).',
+          'Keep an FTS5 trigram index over msg (table messages_fts) so text searches need not scan, built ' +
+          'behind the journal in idle time so it never slows ingestion; its lag is in the stats table ' +
+          '(fts_lag_rows, fts_lag_seconds).',
       },
     },
   },

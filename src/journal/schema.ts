@@ -123,8 +123,13 @@ FROM messages AS m;
 
 // Full-text search over msg (journal.fullText). External content: the text is stored once, in
 // messages; the index is filled behind the journal by journal/fts.ts, up to fts_state.indexed_to.
+// Trigrams, so the index answers substring searches (`msg LIKE '%text%'`), the one meaning text search
+// has (journal/search.ts); detail = none keeps it about the size of a word index (no positions: FTS5
+// MATCH with phrases is not available on it, LIKE is).
 export const kFullTextSchema = `
-CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (msg, content = 'messages', content_rowid = 'id');
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
+  msg, content = 'messages', content_rowid = 'id', tokenize = 'trigram', detail = 'none'
+);
 CREATE TABLE IF NOT EXISTS fts_state (
   id         INTEGER PRIMARY KEY CHECK (id = 1),
   indexed_to INTEGER NOT NULL                 -- every row with id <= this is in messages_fts
@@ -136,6 +141,14 @@ WHEN old.id <= (SELECT indexed_to FROM fts_state WHERE id = 1)
 BEGIN
   INSERT INTO messages_fts (messages_fts, rowid, msg) VALUES ('delete', old.id, old.msg);
 END;
+`
+
+// A journal whose index is of words (before trigrams): dropped, and rebuilt from the first row by the
+// indexer in idle time. Searches scan until it has caught up, with the same results.
+export const kDropWordIndex = `
+DROP TRIGGER IF EXISTS messages_fts_delete;
+DROP TABLE messages_fts;
+UPDATE fts_state SET indexed_to = 0 WHERE id = 1;
 `
 
 // Journals of schema version 1 lack messages.edge; the worker runs this before kSchema (whose views

@@ -1,9 +1,12 @@
 // `spillway tail`: the journal's newest rows, filtered, and with follow (-f) the rows journaled after
 // them, like `journalctl -f`. Reads through its own read-only connection (WAL: it never slows the
-// writer), polling for new rows.
+// writer), polling for new rows; the filters, and what --grep matches, are journal/search.ts's.
 
 import type Database from 'better-sqlite3'
 import { openReadOnly } from './readonly.js'
+import { type Filter, type Row, Search } from './search.js'
+
+export type { Row } from './search.js'
 
 export const kSeverities = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const
 
@@ -18,24 +21,6 @@ export interface TailOptions {
   grep?: string
   json: boolean
   color: boolean
-}
-
-export interface Row {
-  id: number
-  received_at: number
-  ts: number | null
-  facility: number | null
-  severity: number | null
-  host: string | null
-  app: string | null
-  procid: string | null
-  msgid: string | null
-  sd: string | null
-  msg: string
-  peer: string
-  transport: string
-  orig_len: number | null
-  parse_error: number
 }
 
 /** "err", "3", "warning" ... to 0..7, or null. */
@@ -87,68 +72,35 @@ export function formatRow(r: Row, color: boolean): string {
 export class Tail {
   private readonly db: Database.Database
   private readonly opts: TailOptions
-  private readonly where: string
-  private readonly params: Record<string, unknown>
-  private readonly hasFts: boolean
+  private readonly filter: Filter
+  private readonly search: Search
 
   constructor(journalPath: string, opts: TailOptions) {
     this.db = openReadOnly(journalPath)
     this.opts = opts
-    this.hasFts =
-      this.db.prepare("SELECT 1 FROM sqlite_master WHERE name IN ('messages_fts', 'fts_state')").all()
-        .length === 2
-    const cond: string[] = ['id > @after']
-    const params: Record<string, unknown> = {}
-    if (opts.host !== undefined) {
-      cond.push('host = @host')
-      params.host = opts.host
-    }
-    if (opts.app !== undefined) {
-      cond.push('app = @app')
-      params.app = opts.app
-    }
-    if (opts.maxSeverity !== undefined) {
-      cond.push('severity <= @sev')
-      params.sev = opts.maxSeverity
-    }
-    if (opts.sinceMs !== undefined) {
-      cond.push('received_at >= @since')
-      params.since = opts.sinceMs
-    }
-    if (opts.grep !== undefined) {
-      // Full text where the index has reached; a substring scan for the rows it has not yet.
-      params.needle = opts.grep.toLowerCase()
-      if (this.hasFts) {
-        params.phrase = `"${opts.grep.replace(/"/g, '""')}"`
-        cond.push(`((id <= (SELECT indexed_to FROM fts_state WHERE id = 1)
-          AND id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH @phrase))
-          OR (id > (SELECT indexed_to FROM fts_state WHERE id = 1) AND instr(lower(msg), @needle) > 0))`)
-      } else {
-        cond.push('instr(lower(msg), @needle) > 0')
-      }
-    }
-    this.where = cond.join(' AND ')
-    this.params = params
+    const f: Filter = {}
+    if (opts.host !== undefined) f.host = opts.host
+    if (opts.app !== undefined) f.app = opts.app
+    if (opts.maxSeverity !== undefined) f.maxSeverity = opts.maxSeverity
+    if (opts.sinceMs !== undefined) f.sinceMs = opts.sinceMs
+    if (opts.grep !== undefined) f.text = opts.grep
+    this.filter = f
+    this.search = new Search(this.db)
   }
 
   /** The last `lines` matching rows, oldest first. */
   last(): Row[] {
-    const rows = this.db
-      .prepare(`SELECT * FROM messages WHERE ${this.where} ORDER BY id DESC LIMIT @limit`)
-      .all({ ...this.params, after: 0, limit: this.opts.lines }) as Row[]
-    return rows.reverse()
+    return this.opts.lines === 0 ? [] : this.search.newest(this.filter, this.opts.lines).reverse()
   }
 
   /** Matching rows journaled after `after`, oldest first, at most `limit`. */
   after(after: number, limit = 1000): Row[] {
-    return this.db
-      .prepare(`SELECT * FROM messages WHERE ${this.where} ORDER BY id LIMIT @limit`)
-      .all({ ...this.params, after, limit }) as Row[]
+    return this.search.after(this.filter, after, limit)
   }
 
   /** The newest id in the journal, matching or not: where following starts. */
   newestId(): number {
-    return (this.db.prepare('SELECT coalesce(max(id), 0) AS n FROM messages').get() as { n: number }).n
+    return this.search.newestId()
   }
 
   print(rows: Row[], out: (s: string) => void): void {

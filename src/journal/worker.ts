@@ -38,7 +38,7 @@ import {
   type WorkerOptions,
 } from './protocol.js'
 import { Pruner } from './retention.js'
-import { kAddEdgeColumn, kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
+import { kAddEdgeColumn, kDropWordIndex, kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
 import { SenderTally } from './senders.js'
 import { setZone } from './zone.js'
 
@@ -66,7 +66,16 @@ const hasMessages = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table'
 if (hasMessages && !(db.pragma('table_info(messages)') as { name: string }[]).some((c) => c.name === 'edge'))
   db.exec(kAddEdgeColumn)
 db.exec(kSchema)
-if (opts.fullText) db.exec(kFullTextSchema)
+if (opts.fullText) {
+  const fts = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'messages_fts'").get() as
+    | { sql: string }
+    | undefined
+  if (fts !== undefined && !/trigram/.test(fts.sql)) {
+    logEvent('fts-rebuild', { path: opts.journalPath, reason: 'a word index; text search now uses trigrams' })
+    db.exec(kDropWordIndex)
+  }
+  db.exec(kFullTextSchema)
+}
 db.pragma(`user_version = ${kSchemaVersion}`)
 const indexer = opts.fullText ? new FullTextIndexer(db) : null
 const pruner = new Pruner(db, opts.retention)

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
-import { sendTcp, startServer, tempDir, waitFor, waitForRows } from '../helpers/server.js'
+import { sendTcp, startServer, stat, tempDir, waitFor, waitForRows } from '../helpers/server.js'
 
 const main = new URL('../../src/cli/main.js', import.meta.url).pathname
 
@@ -57,6 +57,25 @@ test('tail shows the newest rows, filtered by host, app, severity, time and text
   t.is(tail(srv.dir, '--since', '2099-01-01T00:00:00Z').stdout, '')
   const json = tail(srv.dir, '--json', '-n', '1').stdout.trim()
   t.like(JSON.parse(json), { host: 'web2', app: 'kernel', severity: 2, msg: 'Out of memory: Killed process' })
+})
+
+test('tail --grep matches text inside words, the same before and after the full-text index catches up', async (t) => {
+  const srv = await startServer(t)
+  const lines = ['<13>fooxxxxbar', '<13>xxxx', '<13>XXXX alone', '<13>xx xx', '<13>ÉCOLE', '<13>école']
+  await sendTcp(srv.tcpPort, [`${lines.join('\n')}\n`])
+  await waitForRows(srv.journalPath, lines.length)
+  const grep = (text: string) =>
+    tail(srv.dir, '-n', '100', '--grep', text)
+      .stdout.trim()
+      .split('\n')
+      .map((l) => l.split(': ').at(-1))
+  const before = [grep('xxxx'), grep('école'), grep('x x')]
+  await waitFor('the index to catch up', () =>
+    (stat(srv.journalPath, 'fts_indexed_to') ?? 0) >= lines.length ? true : undefined,
+  )
+  const after = [grep('xxxx'), grep('école'), grep('x x')]
+  t.deepEqual(after, before)
+  t.deepEqual(after, [['fooxxxxbar', 'xxxx', 'XXXX alone'], ['école'], ['xx xx']])
 })
 
 test('tail -f follows rows as they are journaled', async (t) => {

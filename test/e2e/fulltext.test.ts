@@ -1,13 +1,16 @@
 import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import test from 'ava'
-import { query, sendTcp, startServer, stat, waitFor, waitForRows } from '../helpers/server.js'
+import Database from 'better-sqlite3'
+import { kFullTextSchema, kSchema } from '../../src/journal/schema.js'
+import { query, sendTcp, startServer, stat, tempDir, waitFor, waitForRows } from '../helpers/server.js'
 
 const run = promisify(execFile)
 
 const kSearch = `SELECT m.id, m.host, m.msg FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid
-  WHERE messages_fts MATCH ? ORDER BY m.id`
+  WHERE messages_fts.msg LIKE ? ORDER BY m.id`
 
 test('full-text search finds messages once the indexer has caught up, and follows deletes', async (t) => {
   const srv = await startServer(t)
@@ -24,20 +27,21 @@ test('full-text search finds messages once the indexer has caught up, and follow
       ? true
       : undefined,
   )
-  const hits = query<{ id: number; msg: string }>(srv.journalPath, kSearch, 'timeout')
+  const hits = query<{ id: number; msg: string }>(srv.journalPath, kSearch, '%timeout%')
   t.is(hits.length, 30)
   t.true(hits.every((h) => h.msg.endsWith('upstream timeout after 30s')))
   const refused = [...Array(3000).keys()].filter((i) => i % 100 !== 0 && i % 7 === 0).length
-  t.is(query(srv.journalPath, kSearch, '"connection refused" AND db1').length, refused)
+  t.is(query(srv.journalPath, kSearch, '%connection refused by db1%').length, refused)
+  t.is(query(srv.journalPath, kSearch, '%n refused by D%').length, refused) // inside words, any ASCII case
   // The sqlite3 shell, as the README shows it.
   const { stdout } = await run('sqlite3', [
     srv.journalPath,
-    "select count(*) from messages where id in (select rowid from messages_fts where messages_fts match 'timeout')",
+    "select count(*) from messages where id in (select rowid from messages_fts where msg like '%timeout%')",
   ])
   t.is(stdout.trim(), '30')
   // Deleting rows (retention, or an operator) takes them out of the index too.
   await run('sqlite3', [srv.journalPath, '.timeout 5000', 'delete from messages where id <= 1000'])
-  t.is(query(srv.journalPath, kSearch, 'timeout').length, 20)
+  t.is(query(srv.journalPath, kSearch, '%timeout%').length, 20)
   await run('sqlite3', [
     srv.journalPath,
     '.timeout 5000',
@@ -111,4 +115,32 @@ test("the README's ten queries run in the sqlite3 shell against a live journal",
   t.regex(results[3]!, /web1\|sshd\|upstream timeout/)
   t.regex(results[4]!, /postgres\|connection refused by peer/)
   t.regex(results[9]!, /<999>bad/)
+})
+
+test('a word index from an earlier version is dropped at start and rebuilt as trigrams', async (t) => {
+  const dir = tempDir(t)
+  const db = new Database(join(dir, 'journal.db'))
+  db.pragma('journal_mode = WAL')
+  db.exec(kSchema)
+  // The index as an earlier version made it: words (unicode61), with positions.
+  db.exec(kFullTextSchema.replace(", tokenize = 'trigram', detail = 'none'", ''))
+  const insert = db.prepare(
+    "INSERT INTO messages (received_at, msg, peer, transport) VALUES (?, ?, '192.0.2.1:514', 'tcp')",
+  )
+  for (let i = 0; i < 500; i++) insert.run(Date.now(), i % 10 === 0 ? `fooxxxxbar ${i}` : `plain ${i}`)
+  db.exec(
+    'INSERT INTO messages_fts (rowid, msg) SELECT id, msg FROM messages; UPDATE fts_state SET indexed_to = 500',
+  )
+  db.close()
+  const srv = await startServer(t, { dir })
+  await waitFor('the rebuild', () => (/fts-rebuild /.test(srv.stderr()) ? true : undefined))
+  await waitFor('the index to catch up', () =>
+    (stat(srv.journalPath, 'fts_indexed_to') ?? 0) >= 500 ? true : undefined,
+  )
+  const sql = query<{ sql: string }>(
+    srv.journalPath,
+    "SELECT sql FROM sqlite_master WHERE name = 'messages_fts'",
+  )
+  t.regex(sql[0]!.sql, /tokenize = 'trigram'/)
+  t.is(query(srv.journalPath, kSearch, '%xxxx%').length, 50)
 })

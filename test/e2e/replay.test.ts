@@ -35,7 +35,7 @@ const kOdd: { msg: Buffer; transport: 'tcp' | 'udp'; origLen: number }[] = [
 ]
 
 /** A journal row as `spillway tail` reads it, without the id (the journal assigns it). */
-type Row = Omit<JournalRow, 'id'>
+type Row = Omit<JournalRow, 'id' | 'edge'>
 
 // 20,000 records of ~100 bytes in 4,000-row chunks: ~400 KB each, above the size that goes inline.
 const kRecords = 20_000
