@@ -59,6 +59,7 @@ async function startServer(
   dir: string,
 ): Promise<{ proc: ChildProcess; tcp: number; udp: number; err: () => string }> {
   const config: Record<string, unknown> = {
+    metrics: { port: 0 }, // no HTTP listener (console, /metrics): nothing to collide on
     listeners: [
       { transport: 'tcp', host: '127.0.0.1', port: 0 },
       { transport: 'udp', host: '127.0.0.1', port: 0 },

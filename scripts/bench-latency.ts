@@ -56,6 +56,7 @@ try {
   writeFileSync(
     join(dir, 'config.json'),
     JSON.stringify({
+      metrics: { port: 0 }, // no HTTP listener (console, /metrics): nothing to collide on
       listeners: [{ transport: 'tcp', host: '127.0.0.1', port: 0 }],
       ...JSON.parse(values.config),
     }),

@@ -106,6 +106,7 @@ const spillwayAt = (name: string, main: string, nice?: number): Target => ({
     writeFileSync(
       join(d, 'config.json'),
       JSON.stringify({
+        metrics: { port: 0 }, // no HTTP listener (console, /metrics): nothing to collide on
         listeners: [
           { transport: 'tcp', host: '127.0.0.1', port },
           { transport: 'udp', host: '127.0.0.1', port },

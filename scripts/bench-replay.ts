@@ -132,7 +132,10 @@ async function replay(prefill: number): Promise<{ rate: number; peakRssMB: numbe
       db.close()
     }
     writeSpool(join(dir, 'spool'))
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ listeners: [], ...JSON.parse(values.config) }))
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({ listeners: [], metrics: { port: 0 }, ...JSON.parse(values.config) }),
+    )
     const proc = spawn(process.execPath, [kMain, 'serve', '--config', 'config.json'], {
       cwd: dir,
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -36,6 +36,7 @@ const udpPort = await freePort()
 writeFileSync(
   join(dir, 'config.json'),
   JSON.stringify({
+    metrics: { port: 0 }, // no HTTP listener (console, /metrics): nothing to collide on
     listeners: [
       { transport: 'tcp', host: '127.0.0.1', port: tcpPort },
       { transport: 'udp', host: '127.0.0.1', port: udpPort },

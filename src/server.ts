@@ -7,6 +7,7 @@ import { accessSync, constants, mkdirSync, statSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import { Router } from './buffer/router.js'
 import type { Config, ListenerConfig } from './config/load.js'
+import { ConsoleHttp } from './console/http.js'
 import { ErrorCodes, SpillwayError } from './errors.js'
 import { ForwardClient } from './forward/client.js'
 import type { ForwardProgress } from './forward/protocol.js'
@@ -54,6 +55,8 @@ export class Server {
   private listeners: (TcpListener | UdpListener)[] = []
   private statsTimer: NodeJS.Timeout | null = null
   private metrics: MetricsServer | null = null
+  /** The web console, when the HTTP listener serves it (tests read its query counters). */
+  console: ConsoleHttp | null = null
   private readonly loop = new LoopMonitor()
   private stopping: Promise<void> | null = null
 
@@ -176,9 +179,33 @@ export class Server {
       )
     }
     if (cfg.metrics.port > 0) {
-      this.metrics = new MetricsServer(this)
-      const port = await this.metrics.listen(cfg.metrics.host, cfg.metrics.port)
-      logEvent('metrics', { url: `http://${cfg.metrics.host}:${port}/metrics` })
+      const m = cfg.metrics
+      const web =
+        cfg.console.enabled && cfg.journal.enabled
+          ? new ConsoleHttp(
+              {
+                journalPath: cfg.journal.path,
+                timeLimitMs: cfg.console.timeLimitMs,
+                maxRows: cfg.console.maxRows,
+              },
+              {
+                stats: () => this.stats(),
+                problems: () => this.problems(),
+                journaled: () => journal.journaled,
+              },
+            )
+          : null
+      this.console = web
+      this.metrics = new MetricsServer(this, {
+        token: m.token,
+        user: m.user,
+        password: m.password,
+        console: web,
+      })
+      const port = await this.metrics.listen(m.host, m.port)
+      const base = `http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${port}`
+      logEvent('metrics', { url: `${base}/metrics` })
+      if (web !== null) logEvent('console', { url: `${base}/` })
     }
     this.statsTimer = setInterval(() => journal.postStats(this.stats()), kStatsIntervalMs)
     this.statsTimer.unref()

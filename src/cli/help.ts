@@ -5,9 +5,10 @@ import { configSchema, type Field } from '../config/schema.js'
 export const kUsage = `Usage: spillway <command> [options]
 
 Commands:
-  serve [--config FILE]   Receive syslog on the configured listeners, spool bursts to disk and journal
-                          every message into SQLite. Without --config, built-in defaults: TCP and UDP on
-                          127.0.0.1:5140, spool in ./spool, journal at ./journal.db.
+  serve [--config FILE]   Receive syslog on the configured listeners, spool bursts to disk, journal
+                          every message into SQLite, and serve the web console. Without --config,
+                          built-in defaults: TCP and UDP on 127.0.0.1:5140, spool in ./spool, journal
+                          at ./journal.db, console at http://127.0.0.1:5141/.
   consume --config FILE   Read the JetStream stream that edges forward to (consume.nats) and journal
                           it into journal.path, with an edge column; exactly once, across crashes.
   tail [-f] [-n N] [--host H] [--app A] [--severity LEVEL] [--since 10m|ISO] [--grep TEXT] [--json]
@@ -41,7 +42,7 @@ or the spool, and the server exits 0. Exit codes: 0 stopped cleanly (spool verif
 /** What bare `spillway` prints (as git and journalctl do): the commands, and where the rest is. */
 export const kShortUsage = `Usage: spillway <command> [options]
 
-  serve [--config FILE]      receive syslog, spool and journal it (defaults: 127.0.0.1:5140)
+  serve [--config FILE]      receive syslog (127.0.0.1:5140), journal it, web console on :5141
   consume --config FILE      journal the JetStream stream edges forward to
   tail [-f] [--grep TEXT]    the journal's newest messages, filtered; -f follows
   senders [--quiet 15m]      who sends, and who went silent

@@ -65,5 +65,19 @@ export function crossChecks(cfg: Config): string[] {
           'TLS settings are for transport "tls"',
       )
   })
+  const m = cfg.metrics
+  if ((m.user === '') !== (m.password === ''))
+    errors.push('metrics.user and metrics.password go together: set both, or neither')
+  if (cfg.console.enabled && m.port > 0 && !loopback(m.host) && m.token === '' && m.password === '')
+    errors.push(
+      `metrics.host ${JSON.stringify(m.host)} is beyond loopback and the console (console.enabled) would let ` +
+        'anyone who can reach it read the journal: set metrics.token, or metrics.user and metrics.password, ' +
+        'or bind 127.0.0.1, or set console.enabled to false',
+    )
   return errors
+}
+
+/** 127.0.0.0/8 and ::1: reachable from this machine only. */
+export function loopback(host: string): boolean {
+  return /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1' || /^::ffff:127\./i.test(host)
 }

@@ -32,7 +32,8 @@ export interface Config {
     idleTimeoutSeconds: number
     keepAliveSeconds: number
   }
-  metrics: { host: string; port: number }
+  metrics: { host: string; port: number; token: string; user: string; password: string }
+  console: { enabled: boolean; timeLimitMs: number; maxRows: number }
   parse: { timezone: string }
   udp: { recvBufferBytes: number }
   spool: {

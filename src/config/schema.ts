@@ -25,6 +25,8 @@ const KiB = 1024
 const MiB = 1024 * KiB
 
 export const kDefaultPort = 5140
+/** The HTTP listener's port (console, /metrics): the next one up. */
+export const kDefaultHttpPort = 5141
 
 export const configSchema: Record<string, Field> = {
   listeners: {
@@ -167,20 +169,66 @@ export const configSchema: Record<string, Field> = {
   },
   metrics: {
     kind: 'object',
-    doc: 'HTTP listener for /metrics (Prometheus), /healthz and /status (spillway stats); off unless port is set.',
+    doc:
+      'The HTTP listener: the web console at / (console.enabled), /metrics (Prometheus), /healthz and ' +
+      '/status (spillway stats). GET and HEAD only.',
     fields: {
       host: {
         kind: 'string',
         default: '127.0.0.1',
-        doc: 'Address to bind the metrics listener.',
+        doc: 'Address to bind the HTTP listener. Beyond loopback, the console needs token or user and password.',
         check: ipProblem,
       },
       port: {
         kind: 'integer',
         min: 0,
         max: 65535,
-        default: 0,
-        doc: 'Port of the metrics listener; 0 = no metrics listener.',
+        default: kDefaultHttpPort,
+        doc: 'Port of the HTTP listener; 0 = no HTTP listener (no console, no /metrics).',
+      },
+      token: {
+        kind: 'string',
+        default: '',
+        allowEmpty: true,
+        doc:
+          'Every request must carry it: "Authorization: Bearer TOKEN" (Prometheus, curl), or as the password ' +
+          'of HTTP basic auth with any user name (a browser asks); "" = none.',
+      },
+      user: {
+        kind: 'string',
+        default: '',
+        allowEmpty: true,
+        doc: 'With password: every request must carry them as HTTP basic auth (a browser asks); "" = none.',
+      },
+      password: { kind: 'string', default: '', allowEmpty: true, doc: 'Password of user.' },
+    },
+  },
+  console: {
+    kind: 'object',
+    doc:
+      'The web console at / on the HTTP listener: live tail, search, histogram, senders, health, read-only ' +
+      'SQL. It reads the journal in a separate process and never writes it.',
+    fields: {
+      enabled: {
+        kind: 'boolean',
+        default: true,
+        doc: 'Serve the console (when the HTTP listener is on); false: /metrics, /healthz and /status only.',
+      },
+      timeLimitMs: {
+        kind: 'integer',
+        min: 100,
+        max: 600_000,
+        default: 3000,
+        doc:
+          'Longest a console query (a search, a histogram, an SQL statement) may run; past it, the query ' +
+          'process is killed and the page says so.',
+      },
+      maxRows: {
+        kind: 'integer',
+        min: 1,
+        max: 100_000,
+        default: 1000,
+        doc: 'Most rows an SQL statement of the console returns (the rest is cut, and the page says so).',
       },
     },
   },

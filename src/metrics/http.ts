@@ -1,9 +1,12 @@
-// The metrics listener (config "metrics"; off unless metrics.port is set): Prometheus text at /metrics
-// (prom-client), health at /healthz, and the raw status as JSON at /status for `spillway stats`.
+// The HTTP listener (config "metrics"; metrics.port 0 turns it off): Prometheus text at /metrics
+// (prom-client), health at /healthz, the raw status as JSON at /status for `spillway stats`, and the web
+// console at / (console/http.ts). GET and HEAD only; credentials when metrics.token or .password is set.
 // Values are read from the server's counters when scraped; nothing is done per message.
 
+import { timingSafeEqual } from 'node:crypto'
 import { createServer, type Server as HttpServer } from 'node:http'
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import type { ConsoleHttp } from '../console/http.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
 
 export interface StatusSource {
@@ -185,14 +188,86 @@ export function metricsRegistry(live: StatusSource): Registry {
   return registry
 }
 
+export interface HttpOptions {
+  /** "Authorization: Bearer TOKEN", or TOKEN as a basic-auth password; "" = not required. */
+  token: string
+  /** HTTP basic auth; "" = not required. */
+  user: string
+  password: string
+  /** The web console at / (console/http.ts), or null. */
+  console: ConsoleHttp | null
+}
+
+// Text from the journal is attacker-controlled: no inline script or style can run, nothing is framed,
+// and the browser takes every response as the type it is sent as.
+const kSecurityHeaders = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a)
+  const y = Buffer.from(b)
+  return x.length === y.length && timingSafeEqual(x, y)
+}
+
+/** Whether a request carries the credentials the listener asks for (any, when none are set). */
+export function authorized(
+  header: string | undefined,
+  o: Pick<HttpOptions, 'token' | 'user' | 'password'>,
+): boolean {
+  if (o.token === '' && o.password === '') return true
+  const [scheme = '', value = ''] = (header ?? '').split(' ', 2)
+  if (scheme.toLowerCase() === 'bearer') return o.token !== '' && same(value, o.token)
+  if (scheme.toLowerCase() !== 'basic') return false
+  const decoded = Buffer.from(value, 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon < 0) return false
+  const user = decoded.slice(0, colon)
+  const password = decoded.slice(colon + 1)
+  return (
+    (o.token !== '' && same(password, o.token)) ||
+    (o.password !== '' && same(user, o.user) && same(password, o.password))
+  )
+}
+
 export class MetricsServer {
   private readonly http: HttpServer
   private readonly registry: Registry
+  private readonly console: ConsoleHttp | null
 
-  constructor(source: StatusSource) {
+  constructor(source: StatusSource, opts: HttpOptions) {
     this.registry = metricsRegistry(source)
+    this.console = opts.console
     this.http = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0]
+      for (const [k, v] of Object.entries(kSecurityHeaders)) res.setHeader(k, v)
+      // Every path here only reads: anything but GET and HEAD is refused before it is looked at.
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' })
+        res.end(`${req.method} is not allowed: this listener answers GET and HEAD only\n`)
+        return
+      }
+      if (!authorized(req.headers.authorization, opts)) {
+        res.writeHead(401, {
+          'www-authenticate': 'Basic realm="spillway", charset="UTF-8"',
+          'content-type': 'text/plain',
+        })
+        res.end('credentials required (metrics.token, or metrics.user and metrics.password)\n')
+        return
+      }
+      let url: URL
+      try {
+        url = new URL(req.url ?? '/', 'http://localhost')
+      } catch {
+        res.writeHead(400, { 'content-type': 'text/plain' })
+        res.end('bad request target\n')
+        return
+      }
+      const path = url.pathname
       if (path === '/metrics') {
         this.registry.metrics().then(
           (text) => {
@@ -218,9 +293,11 @@ export class MetricsServer {
             stats: source.stats(),
           }),
         )
-      } else {
+      } else if (this.console === null || !this.console.handle(req, res, url)) {
         res.writeHead(404, { 'content-type': 'text/plain' })
-        res.end('not found: try /metrics, /healthz or /status\n')
+        res.end(
+          `not found: try ${this.console === null ? '' : '/ (the console), '}/metrics, /healthz or /status\n`,
+        )
       }
     })
   }
@@ -242,6 +319,7 @@ export class MetricsServer {
   }
 
   close(): Promise<void> {
+    this.console?.close()
     this.http.closeAllConnections()
     return new Promise((resolve) => this.http.close(() => resolve()))
   }

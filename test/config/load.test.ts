@@ -63,7 +63,7 @@ test('unknown keys and wrong types are rejected, every one named by its path', (
   )
   const lines = err!.message.split('\n')
   t.deepEqual(lines, [
-    'bad.json: extra: unknown key (known here: listeners, limits, metrics, parse, udp, spool, journal, forward, consume)',
+    'bad.json: extra: unknown key (known here: listeners, limits, metrics, console, parse, udp, spool, journal, forward, consume)',
     'bad.json: listeners[0].transport must be one of "tcp", "udp", "tls", "relp", "unix", "unix-stream", got "tls2"',
     'bad.json: listeners[0].port must be an integer from 0 to 65535, got number 70000',
     'bad.json: listeners[1] must be an object, got number 5',
@@ -282,4 +282,25 @@ test('a JSON syntax error is located by line and column, whatever JSON.parse say
     ),
     { numRuns: 2000 },
   )
+})
+
+test('the console beyond loopback needs credentials; user and password go together', (t) => {
+  t.is(defaults().metrics.port, 5141)
+  t.is(defaults().console.enabled, true)
+  t.throws(() => validate({ metrics: { host: '0.0.0.0' } }, 'c.json'), {
+    message:
+      'c.json: metrics.host "0.0.0.0" is beyond loopback and the console (console.enabled) would let anyone who can reach it read the journal: set metrics.token, or metrics.user and metrics.password, or bind 127.0.0.1, or set console.enabled to false',
+  })
+  t.throws(() => validate({ metrics: { host: '::', user: 'ops' } }, 'c.json'), {
+    message: /metrics\.user and metrics\.password go together/,
+  })
+  for (const ok of [
+    { metrics: { host: '0.0.0.0', token: 's3cret' } },
+    { metrics: { host: '::', user: 'ops', password: 'pw' } },
+    { metrics: { host: '0.0.0.0' }, console: { enabled: false } },
+    { metrics: { host: '0.0.0.0', port: 0 } },
+    { metrics: { host: '127.0.0.2' } },
+    { metrics: { host: '::1' } },
+  ])
+    t.notThrows(() => validate(ok, 'c.json'), JSON.stringify(ok))
 })

@@ -69,6 +69,7 @@ export async function startServer(t: ExecutionContext, opts: ServerOptions = {})
       { transport: 'tcp', host: '127.0.0.1', port: 0 },
       { transport: 'udp', host: '127.0.0.1', port: 0 },
     ],
+    metrics: { port: 0 }, // the HTTP listener's default port is fixed: tests that want it pick a free one
     ...opts.config,
   }
   const configPath = join(dir, 'config.json')

@@ -18,7 +18,7 @@ function journal(rows: { msg: string; host: string; severity: number }[]): Datab
   const insert = db.prepare(
     `INSERT INTO messages (received_at, severity, host, msg, peer, transport) VALUES (?, ?, ?, ?, '192.0.2.1:514', 'tcp')`,
   )
-  rows.forEach((r, i) => insert.run(1_000_000 + i * 1000, r.severity, r.host, r.msg))
+  for (const [i, r] of rows.entries()) insert.run(1_000_000 + i * 1000, r.severity, r.host, r.msg)
   return db
 }
 

@@ -38,6 +38,7 @@ test('npm start, as the README runs it, stops cleanly when its npm process is se
     config,
     JSON.stringify({
       listeners: [{ transport: 'tcp', host: '127.0.0.1', port: 0 }],
+      metrics: { port: 0 },
       spool: { dir: join(dir, 'spool') },
       journal: { path: join(dir, 'journal.db') },
     }),
