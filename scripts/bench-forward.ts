@@ -10,12 +10,12 @@
 
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createConnection, createServer } from 'node:net'
+import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
-import { median, round } from './bench-util.js'
+import { freePort, median, round } from './bench-util.js'
 import { message, tcpLoad } from './loadgen.js'
 
 const kMain = new URL('../src/cli/main.js', import.meta.url).pathname
@@ -29,15 +29,6 @@ const { values } = parseArgs({
 })
 const kEdges = 3
 const N = Number(values.messages)
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0))
-    })
-  })
-}
 
 function launch(
   args: string[],

@@ -1,6 +1,7 @@
 // Helpers shared by the benchmark scripts.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -17,6 +18,16 @@ export function cpuSeconds(pid: number): number {
 export function peakRssMB(pid: number): number {
   const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return Math.round(Number(m?.[1] ?? 0) / 1024)
+}
+
+/** A TCP port free on 127.0.0.1 now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      s.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0))
+    })
+  })
 }
 
 export function round(x: number): number {

@@ -79,6 +79,27 @@ SELECT
   CAST(((julianday('now') - 2440587.5) * 86400000 - last_seen) / 1000 AS INTEGER) AS silent_seconds
 FROM sender_stats;
 
+-- Messages per minute of received_at and severity (-1: none), kept by the journal worker in the
+-- transaction of the rows (journal/volume.ts); the console's histograms read it instead of counting
+-- rows. It counts the rows received from volume_state.since on: a journal from an earlier version has
+-- its older rows counted row by row.
+CREATE TABLE IF NOT EXISTS volume (
+  minute   INTEGER NOT NULL,
+  severity INTEGER NOT NULL,
+  n        INTEGER NOT NULL,
+  PRIMARY KEY (minute, severity)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS volume_state (
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  since INTEGER NOT NULL                      -- unix ms: every row received from then on is counted
+);
+INSERT OR IGNORE INTO volume_state (id, since) VALUES (1, CAST(strftime('%s', 'now') AS INTEGER) * 1000);
+-- Retention and manual deletes take their rows out. Fires on DELETE only.
+CREATE TRIGGER IF NOT EXISTS messages_volume_delete AFTER DELETE ON messages
+BEGIN
+  UPDATE volume SET n = n - 1 WHERE minute = old.received_at / 60000 AND severity = coalesce(old.severity, -1);
+END;
+
 -- The server's counters, refreshed every few seconds and at stop.
 CREATE TABLE IF NOT EXISTS stats (
   name       TEXT PRIMARY KEY,

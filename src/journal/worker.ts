@@ -40,6 +40,7 @@ import {
 import { Pruner } from './retention.js'
 import { kAddEdgeColumn, kDropWordIndex, kFullTextSchema, kSchema, kSchemaVersion } from './schema.js'
 import { SenderTally } from './senders.js'
+import { VolumeTally } from './volume.js'
 import { setZone } from './zone.js'
 
 const kLF = 0x0a
@@ -80,6 +81,7 @@ db.pragma(`user_version = ${kSchemaVersion}`)
 const indexer = opts.fullText ? new FullTextIndexer(db) : null
 const pruner = new Pruner(db, opts.retention)
 const senders = new SenderTally(db)
+const volume = new VolumeTally(db)
 
 const insert = db.prepare(
   `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
@@ -145,6 +147,7 @@ function saveRows(): RowCounts {
 function restoreRows(r: RowCounts): void {
   Object.assign(rows, r)
   senders.discard()
+  volume.discard()
 }
 const decoder = new RecordDecoder(rows)
 let acked: number[] = []
@@ -311,6 +314,7 @@ type MessageFields = Omit<ParsedMessage, 'reset'>
 function insertRow(r: RecordFields, p: MessageFields): void {
   lastReceivedAt = r.receivedAt
   senders.add(p.host, r.peer, r.receivedAt, p.severity)
+  volume.add(r.receivedAt, p.severity)
   insert.run(
     r.receivedAt,
     p.ts,
@@ -348,6 +352,7 @@ const commitBatchesTx = db.transaction((count: number) => {
     insertRecords(b.buf, 0, b.buf.length, Number.POSITIVE_INFINITY, -1, 0)
   }
   senders.flush()
+  volume.flush()
 })
 
 /** How many of the queued buffers, at least one, fit one transaction's row budget (bytes as a proxy). */
@@ -436,6 +441,7 @@ const commitRemotesTx = db.transaction((count: number): number => {
   rowEdge = null
   if (seq > streamSeq) putConsumeCursor.run(opts.consume!.stream, opts.consume!.durable, seq)
   senders.flush()
+  volume.flush()
   return seq
 })
 
@@ -468,6 +474,7 @@ function commitRemotes(): void {
 const replayTx = db.transaction((chunk: Buffer, seg: number, off: number): number => {
   const end = insertRecords(chunk, 0, chunk.length, opts.batchRows, seg, off)
   senders.flush()
+  volume.flush()
   if (end > 0) setCursor.run(seg, off + end)
   return end
 })
@@ -607,6 +614,7 @@ const commitAheadTx = db.transaction((a: Ahead, d: FromDecoder) => {
       c.reason,
     )
   senders.flush()
+  volume.flush()
   setCursor.run(cursorSeg, a.off + a.len)
 })
 

@@ -38,6 +38,8 @@ test('journal.maxRows keeps the newest rows, and the full-text index follows', a
     20_000,
   )
   t.is(kept.n, 1000)
+  // The histograms' per-minute counts follow the pruning (a delete trigger).
+  t.is(query<{ n: number }>(srv.journalPath, 'SELECT sum(n) AS n FROM volume')[0]!.n, 1000)
   const msgs = query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages ORDER BY id')
   t.is(msgs[0]!.msg, 'keep or prune 2500')
   t.is(msgs.at(-1)!.msg, 'keep or prune 3499')
