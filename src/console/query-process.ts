@@ -129,8 +129,13 @@ function sql(text: string, maxRows: number, maxBytes: number) {
 function handle(m: Request): unknown {
   switch (m.op) {
     case 'rows': {
-      const rows = search.newest(m.filter, m.limit, m.before)
-      return { rows: rows.map(listRow), more: rows.length === m.limit }
+      // The journal's newest id in the same snapshot as the rows: a live tail from there misses nothing
+      // and repeats nothing, whatever the filter matched.
+      const { rows, newestId } = db.transaction(() => ({
+        rows: search.newest(m.filter, m.limit, m.before),
+        newestId: search.newestId(),
+      }))()
+      return { rows: rows.map(listRow), more: rows.length === m.limit, newestId }
     }
     case 'live': {
       // Up to the newest id now: rows journaled meanwhile come with the next poll, and a filter that

@@ -101,6 +101,9 @@ test('rows, histogram and message: filters in the URL, with the CLI words', asyn
   t.is((await rows('peer=127.0.0.1')).length, 5)
   t.deepEqual(await rows('peer=192.0.2.1'), [])
   t.deepEqual(await rows('since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z'), [])
+  // Where a live tail of this view starts: the journal's newest row, matched or not.
+  const none = (await (await fetch(`${srv.url}/api/rows?host=nobody`)).json()) as { newestId: number }
+  t.is(none.newestId, 5)
   const bad = await fetch(`${srv.url}/api/rows?severity=loud`)
   t.is(bad.status, 400)
   t.regex(((await bad.json()) as { error: string }).error, /severity must be emerg, alert/)

@@ -130,8 +130,10 @@ async function loadRows(gen: number, before?: number): Promise<void> {
   if (before !== undefined) p.set('before', String(before))
   const t0 = performance.now()
   try {
-    const r = await get<{ rows: Row[]; more: boolean }>('/api/rows', p)
+    const r = await get<{ rows: Row[]; more: boolean; newestId: number }>('/api/rows', p)
     if (gen !== generation) return
+    // The live tail starts after the journal's newest row when these were read, matched or not.
+    if (before === undefined) newest = Math.max(newest, r.newestId)
     const tb = body()
     for (const row of r.rows) {
       tb.append(rowEl(row))
