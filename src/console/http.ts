@@ -154,6 +154,12 @@ export class ConsoleHttp {
       return true
     }
     if (!url.pathname.startsWith('/api/')) return false
+    if (req.method === 'HEAD' && url.pathname === '/api/live') {
+      // The headers of a stream, not a stream that would never end.
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' })
+      res.end()
+      return true
+    }
     this.api(req, res, url).catch((err: Error) => {
       if (res.headersSent) {
         res.destroy()
