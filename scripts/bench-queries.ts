@@ -34,12 +34,15 @@ const { values } = parseArgs({
   },
 })
 const N = Number(values.rows)
-const dir = mkdtempSync(join(tmpdir(), 'spillway-queries-'))
-const path = values.keep ?? join(dir, 'journal.db')
 if (values.reuse && values.keep === undefined) throw new Error('--reuse needs --keep FILE')
-if (!values.reuse) build()
-await consoleBench()
-if (values.keep === undefined) rmSync(dir, { recursive: true, force: true })
+const dir = values.keep === undefined ? mkdtempSync(join(tmpdir(), 'spillway-queries-')) : null
+const path = values.keep ?? join(dir!, 'journal.db')
+try {
+  if (!values.reuse) build()
+  await consoleBench()
+} finally {
+  if (dir !== null) rmSync(dir, { recursive: true, force: true })
+}
 
 function build(): void {
   const db = new Database(path)
@@ -222,7 +225,17 @@ async function consoleBench(): Promise<void> {
     })
     proc.on('exit', (code) => reject(new Error(`the server exited with ${code}:\n${err}`)))
   })
-  const base = `http://127.0.0.1:${port}`
+  try {
+    await measure(`http://127.0.0.1:${port}`, end, rows)
+  } finally {
+    proc.kill('SIGTERM')
+    await new Promise((r) => proc.on('exit', r))
+    rmSync(cwd, { recursive: true, force: true })
+  }
+}
+
+/** The console's API timed, and the socket thread watched, against the server at `base`. */
+async function measure(base: string, end: number, rows: number): Promise<void> {
   const get = async (path: string): Promise<unknown> => {
     const res = await fetch(`${base}${path}`)
     const body = await res.json()
@@ -336,9 +349,6 @@ async function consoleBench(): Promise<void> {
     socketThreadBefore: before,
     socketThreadAfter: await loop(),
   })
-  proc.kill('SIGTERM')
-  await new Promise((r) => proc.on('exit', r))
-  rmSync(cwd, { recursive: true, force: true })
 }
 
 function out(o: Record<string, unknown>): void {

@@ -159,58 +159,68 @@ await send(tcpPort, [
   '<12>1 - fw1 kernel - - - [UFW BLOCK] IN=eth0 SRC=198.51.100.77 DST=10.0.0.5 PROTO=TCP DPT=22\n',
   '<13>1 - evil app - - - <img src=x onerror="alert(1)"> shown as text, never run\n',
 ])
-const base = `http://127.0.0.1:${httpPort}`
-const profile = mkdtempSync(join(tmpdir(), 'spillway-chromium-'))
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 760 },
-  timezoneId: 'Europe/Berlin',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-})
-const page = await context.newPage()
-const shot = async (name: string) => {
-  await page.waitForTimeout(300) // let the canvas and layout settle
-  await page.screenshot({ path: join(values.out, `console-${name}.png`) })
-  process.stdout.write(`${join(values.out, `console-${name}.png`)}\n`)
+try {
+  await shoot(`http://127.0.0.1:${httpPort}`)
+} finally {
+  server.kill('SIGTERM')
+  await new Promise((r) => server.on('exit', r))
+  rmSync(dir, { recursive: true, force: true })
 }
-await page.goto(`${base}/?since=1h`)
-await page.getByText('shown as text, never run').waitFor()
-await shot('messages')
-await page
-  .locator('#rows td.text', {
-    hasText: 'upstream timed out (110: Connection timed out) while reading response header',
+
+/** The five views, each a screenshot in --out. */
+async function shoot(base: string): Promise<void> {
+  const profile = mkdtempSync(join(tmpdir(), 'spillway-chromium-'))
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1280, height: 760 },
+    timezoneId: 'Europe/Berlin',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   })
-  .first()
-  .click()
-await page.locator('#detail:not([hidden])').waitFor()
-await shot('detail')
-await page.goto(`${base}/?view=senders`)
-await page
-  .locator('#senders tbody tr')
-  .nth(kHosts.length - 1)
-  .waitFor()
-await shot('senders')
-await page.goto(`${base}/?view=health`)
-await page.getByText('Healthy').waitFor()
-await page.waitForTimeout(2500) // a second sample: the rates
-await shot('health')
-await page.goto(
-  `${base}/?view=sql&sql=${encodeURIComponent('SELECT host, app, count(*) AS messages, sum(level <= 3) AS errors\nFROM log WHERE received_at > (unixepoch() - 3600) * 1000\nGROUP BY host, app ORDER BY errors DESC LIMIT 12')}`,
-)
-await page.locator('#sql-result tbody tr').first().waitFor()
-await shot('sql')
-await context.close()
-rmSync(profile, { recursive: true, force: true })
-server.kill('SIGTERM')
-await new Promise((r) => server.on('exit', r))
-rmSync(dir, { recursive: true, force: true })
+  try {
+    const page = await context.newPage()
+    const shot = async (name: string) => {
+      await page.waitForTimeout(300) // let the canvas and layout settle
+      await page.screenshot({ path: join(values.out, `console-${name}.png`) })
+      process.stdout.write(`${join(values.out, `console-${name}.png`)}\n`)
+    }
+    await page.goto(`${base}/?since=1h`)
+    await page.getByText('shown as text, never run').waitFor()
+    await shot('messages')
+    await page
+      .locator('#rows td.text', {
+        hasText: 'upstream timed out (110: Connection timed out) while reading response header',
+      })
+      .first()
+      .click()
+    await page.locator('#detail:not([hidden])').waitFor()
+    await shot('detail')
+    await page.goto(`${base}/?view=senders`)
+    await page
+      .locator('#senders tbody tr')
+      .nth(kHosts.length - 1)
+      .waitFor()
+    await shot('senders')
+    await page.goto(`${base}/?view=health`)
+    await page.getByText('Healthy').waitFor()
+    await page.waitForTimeout(2500) // a second sample: the rates
+    await shot('health')
+    await page.goto(
+      `${base}/?view=sql&sql=${encodeURIComponent('SELECT host, app, count(*) AS messages, sum(level <= 3) AS errors\nFROM log WHERE received_at > (unixepoch() - 3600) * 1000\nGROUP BY host, app ORDER BY errors DESC LIMIT 12')}`,
+    )
+    await page.locator('#sql-result tbody tr').first().waitFor()
+    await shot('sql')
+  } finally {
+    await context.close()
+    rmSync(profile, { recursive: true, force: true })
+  }
+}
