@@ -13,18 +13,33 @@ interface Status {
   stats: Record<string, number>
 }
 
-function fetchStatus(host: string, port: number): Promise<Status> {
+/** The server answered, but not with its status (wrong credentials, say): it is running. */
+class Answered extends Error {}
+
+/** The credentials metrics.token or metrics.user/password ask for, as a header; none when not set. */
+function authorization(m: { token: string; user: string; password: string }): Record<string, string> {
+  if (m.token !== '') return { authorization: `Bearer ${m.token}` }
+  if (m.password !== '')
+    return { authorization: `Basic ${Buffer.from(`${m.user}:${m.password}`).toString('base64')}` }
+  return {}
+}
+
+function fetchStatus(host: string, port: number, headers: Record<string, string>): Promise<Status> {
   return new Promise((resolve, reject) => {
-    const req = get({ host, port, path: '/status', timeout: 3000 }, (res) => {
+    const req = get({ host, port, path: '/status', timeout: 3000, headers }, (res) => {
       let body = ''
       res.on('data', (d: Buffer) => {
         body += d.toString()
       })
       res.on('end', () => {
+        if (res.statusCode !== 200) {
+          reject(new Answered(`HTTP ${res.statusCode}: ${body.trim().slice(0, 200)}`))
+          return
+        }
         try {
           resolve(JSON.parse(body) as Status)
         } catch (err) {
-          reject(err)
+          reject(new Answered(`not the status JSON (${(err as Error).message})`))
         }
       })
     })
@@ -103,8 +118,13 @@ export async function statsCommand(argv: string[]): Promise<void> {
   const url = `http://${cfg.metrics.host}:${cfg.metrics.port}/status`
   const ask = async (): Promise<Status> => {
     try {
-      return await fetchStatus(cfg.metrics.host, cfg.metrics.port)
+      return await fetchStatus(cfg.metrics.host, cfg.metrics.port, authorization(cfg.metrics))
     } catch (err) {
+      if (err instanceof Answered)
+        throw new SpillwayError(
+          ErrorCodes.journal,
+          `${url} answered, but not with the server's status: ${err.message}`,
+        )
       throw new SpillwayError(
         ErrorCodes.journal,
         `the server is not running: no answer at ${url} (${(err as Error).message}); is spillway serve running with this config?`,

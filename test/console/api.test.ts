@@ -1,8 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { startConsole } from '../helpers/console.js'
 import { query, rowCount, sendTcp, sendUdp, waitFor, waitForRows } from '../helpers/server.js'
+
+const kMain = new URL('../../src/cli/main.js', import.meta.url).pathname
 
 /** Query processes of this journal still alive (a killed one must be gone). */
 function queryProcesses(journalPath: string): number[] {
@@ -75,6 +78,24 @@ test('with metrics.token or user and password set, every path needs them', async
     t.is((await h(basic('ops', 'wrong'))).status, 401, path)
     t.is((await h(basic('root', 'pw:with:colons'))).status, 401, path)
   }
+  // spillway stats sends the config's credentials; with wrong ones it says who answered, and how.
+  const stats = (config: string) =>
+    spawnSync(process.execPath, [kMain, '--config', config, 'stats'], { cwd: srv.dir, encoding: 'utf8' })
+  const ok = stats(join(srv.dir, 'config.json'))
+  t.is(ok.status, 0, ok.stderr)
+  t.regex(ok.stdout, /^health +ok$/m)
+  const wrong = join(srv.dir, 'wrong.json')
+  const config = JSON.parse(readFileSync(join(srv.dir, 'config.json'), 'utf8'))
+  writeFileSync(
+    wrong,
+    JSON.stringify({ ...config, metrics: { ...config.metrics, token: 'nope', password: '', user: '' } }),
+  )
+  const refused = stats(wrong)
+  t.is(refused.status, 1)
+  t.regex(
+    refused.stderr,
+    /\/status answered, but not with the server's status: HTTP 401: credentials required/,
+  )
 })
 
 test('rows, histogram and message: filters in the URL, with the CLI words', async (t) => {
