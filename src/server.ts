@@ -385,7 +385,8 @@ export class Server {
     this.loop.stop()
     const s = this.stats()
     logEvent('stopped', {
-      received: s.received_tcp_total! + s.received_tls_total! + s.received_udp_total! + s.received_relp_total!,
+      received:
+        s.received_tcp_total! + s.received_tls_total! + s.received_udp_total! + s.received_relp_total!,
       spooled: s.spooled_total,
       journaled: this.journal?.journaled ?? 0,
       truncated: s.truncated_total,

@@ -59,12 +59,13 @@ export function render(
   problems: string[],
 ): string {
   const v = (k: string) => s[k] ?? 0
-  const received = v('received_tcp_total') + v('received_tls_total') + v('received_udp_total')
+  const kinds = ['tcp', 'tls', 'udp', 'relp']
+  const received = kinds.reduce((n, k) => n + v(`received_${k}_total`), 0)
   const lines: string[] = []
   if (prev !== null) {
     const dt = (now.at - prev.at) / 1000
     const p = prev.stats
-    const before = (p.received_tcp_total ?? 0) + (p.received_tls_total ?? 0) + (p.received_udp_total ?? 0)
+    const before = kinds.reduce((n, k) => n + (p[`received_${k}_total`] ?? 0), 0)
     const inRate = (received - before) / dt
     const outRate = (v('journal_rows_total') - (p.journal_rows_total ?? 0)) / dt
     lines.push(`rate         ${Math.round(inRate)} msgs/s in, ${Math.round(outRate)} rows/s journaled`)
@@ -72,7 +73,7 @@ export function render(
   lines.push(
     `health       ${problems.length === 0 ? 'ok' : problems.join('; ')}`,
     `connections  ${v('connections_open')} open, ${v('connections_opened_total')} opened`,
-    `received     ${received} (tcp ${v('received_tcp_total')}, tls ${v('received_tls_total')}, udp ${v('received_udp_total')}); journaled ${v('journal_rows_total')}`,
+    `received     ${received} (${kinds.map((k) => `${k} ${v(`received_${k}_total`)}`).join(', ')}); journaled ${v('journal_rows_total')}`,
     `spool        ${mb(v('spool_backlog_bytes'))} in ${v('spool_segments')} segment(s) not yet journaled; oldest ~${v('journal_lag_seconds').toFixed(1)} s old (journal lag)`,
     `memory       ${mb(v('memory_buffered_bytes'))} buffered; RSS ${mb(v('rss_bytes'))}; loop p99 ${v('event_loop_delay_p99_ms').toFixed(1)} ms (${v('event_loop_delay_own_p99_ms').toFixed(1)} ms its own, without waits for a CPU)`,
     `dropped      spool full ${v('dropped_spool_full_total')}, udp in kernel ${Math.max(0, v('udp_kernel_drops_total'))}, udp queue ${v('dropped_udp_queue_total')}`,

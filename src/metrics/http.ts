@@ -27,6 +27,7 @@ const kCounters: Def[] = [
       'transport=tcp': s.received_tcp_total!,
       'transport=tls': s.received_tls_total!,
       'transport=udp': s.received_udp_total!,
+      'transport=relp': s.received_relp_total!,
     }),
   ],
   [

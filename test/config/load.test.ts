@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import test from 'ava'
 import fc from 'fast-check'
-import { configJsonSchema } from '../../src/config/json-schema.js'
 import { locateJsonError } from '../../src/config/json-error.js'
+import { configJsonSchema } from '../../src/config/json-schema.js'
 import { defaults, validate } from '../../src/config/load.js'
 import { configSchema, type Field } from '../../src/config/schema.js'
 

@@ -66,7 +66,7 @@ test('/metrics in Prometheus text, /healthz failing while the journal cannot be 
   t.regex(stats.stdout, /^rate +\d+ msgs\/s in, \d+ rows\/s journaled$/m)
   t.regex(stats.stdout, /^health +ok$/m)
   t.regex(stats.stdout, /loop p99 [\d.]+ ms \([\d.]+ ms its own, without waits for a CPU\)$/m)
-  t.regex(stats.stdout, /received +4 \(tcp 3, tls 0, udp 1\); journaled 4/)
+  t.regex(stats.stdout, /received +4 \(tcp 3, tls 0, udp 1, relp 0\); journaled 4/)
   t.regex(
     stats.stdout,
     /^spool +[\d.]+ MB in \d+ segment\(s\) not yet journaled; oldest ~[\d.]+ s old \(journal lag\)$/m,
@@ -111,13 +111,13 @@ test('spillway stats without a metrics listener reads the stats table, and exits
   t.is(r.status, 0, r.stderr)
   t.regex(r.stdout, /from the journal's stats table, written \d+ s ago: this config has no metrics listener/)
   t.regex(r.stdout, /^health +ok$/m)
-  t.regex(r.stdout, /received +1 \(tcp 1, tls 0, udp 0\)/)
+  t.regex(r.stdout, /received +1 \(tcp 1, tls 0, udp 0, relp 0\)/)
   t.is(await srv.stop(), 0)
   // As systemctl is-active would: not running is exit 1, said plainly, with the last figures.
   const down = stats(srv.dir)
   t.is(down.status, 1)
   t.regex(down.stdout, /^health +not running \(stopped \d+ s ago, at \d{4}-/m)
-  t.regex(down.stdout, /received +1 \(tcp 1, tls 0, udp 0\)/)
+  t.regex(down.stdout, /received +1 \(tcp 1, tls 0, udp 0, relp 0\)/)
   t.regex(down.stderr, /^spillway: the server is not running \(stopped/m)
 })
 

@@ -30,13 +30,14 @@ async function load(): Promise<void> {
   const verdict = $('verdict')
   verdict.textContent = s.problems.length === 0 ? 'Healthy' : `Unhealthy: ${s.problems.join('; ')}`
   verdict.className = s.problems.length === 0 ? 'ok' : 'error'
-  const received = v('received_tcp_total') + v('received_tls_total') + v('received_udp_total')
+  const kinds = ['tcp', 'tls', 'udp', 'relp']
+  const received = kinds.reduce((n, k) => n + v(`received_${k}_total`), 0)
   let rate = '…'
   let journaled = '…'
   if (prev !== null && s.at > prev.at) {
     const dt = (s.at - prev.at) / 1000
     const p = (k: string) => prev!.stats[k] ?? 0
-    rate = `${Math.round((received - p('received_tcp_total') - p('received_tls_total') - p('received_udp_total')) / dt)} msgs/s`
+    rate = `${Math.round((received - kinds.reduce((n, k) => n + p(`received_${k}_total`), 0)) / dt)} msgs/s`
     journaled = `${Math.round((v('journal_rows_total') - p('journal_rows_total')) / dt)} rows/s`
   }
   prev = s
@@ -46,7 +47,7 @@ async function load(): Promise<void> {
     figure(
       'ingest rate',
       rate,
-      `${received} received (tcp ${v('received_tcp_total')}, tls ${v('received_tls_total')}, udp ${v('received_udp_total')})`,
+      `${received} received (${kinds.map((k) => `${k} ${v(`received_${k}_total`)}`).join(', ')})`,
     ),
     figure('journal rate', journaled, `${v('journal_rows_total')} journaled`),
     figure(
