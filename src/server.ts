@@ -24,7 +24,7 @@ import { MetricsServer } from './metrics/http.js'
 import { udpRcvbufErrors, udpSocketDrops } from './metrics/kernel.js'
 import { LoopMonitor } from './metrics/loop.js'
 import { parseFsync } from './spool/fsync.js'
-import { listSegments, segmentPath } from './spool/segment.js'
+import { listSegments, segmentPath, setAsideStrays } from './spool/segment.js'
 import { SpoolWriter } from './spool/writer.js'
 
 const kStatsIntervalMs = 2000
@@ -69,6 +69,14 @@ export class Server {
     const cfg = this.config
     this.loop.start()
     checkSpoolDir(cfg.spool.dir) // fails loudly, before anything is accepted, if spool.dir is unusable
+    // Before the journal worker or the writer looks at the spool: a non-file named like a segment would
+    // fail every start (a crash loop under systemd).
+    for (const s of setAsideStrays(cfg.spool.dir))
+      logEvent('spool-corrupt', {
+        segment: s.seg,
+        reason: `not a regular file (${s.kind})`,
+        movedTo: s.movedTo,
+      })
     const forwarding = cfg.forward.nats.servers.length > 0
     // The journal must not delete what the forwarder has not published: it keeps segments from here on.
     const keepFromSeg = forwarding ? (readForwardState(cfg.spool.dir)?.seg ?? 0) : null

@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { connPrefix, maxRecordBytes, RecordEncoder } from '../../src/spool/record.js'
@@ -82,4 +83,46 @@ test('a corrupt record and a torn tail are set aside with a warning; the good re
     return r[0]?.value === 3 ? true : undefined
   })
   t.is(await srv.stop(), 0)
+})
+
+test('a directory and a FIFO named like segments are moved to spool/corrupt/ at start; the real segments replay', async (t) => {
+  const dir = tempDir(t)
+  const spool = join(dir, 'spool')
+  mkdirSync(spool)
+  writeFileSync(join(spool, '000000000002.spool'), records(['<13>1 - h app - - - before']))
+  // A directory (an operator's mkdir, a restore gone wrong) and a FIFO: reading either crashed or hung replay.
+  mkdirSync(join(spool, '000000000003.spool'))
+  writeFileSync(join(spool, '000000000003.spool', 'inside'), 'kept as it was')
+  execFileSync('mkfifo', [join(spool, '000000000004.spool')])
+  writeFileSync(join(spool, '000000000005.spool'), records(['<13>1 - h app - - - after']))
+  for (let run = 0; run < 2; run++) {
+    // A second start finds nothing left to set aside: no crash loop either way.
+    const srv = await startServer(t, { dir })
+    await waitForRows(srv.journalPath, 2)
+    t.deepEqual(
+      query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages ORDER BY id').map((r) => r.msg),
+      ['before', 'after'],
+    )
+    t.is(await srv.stop(), 0)
+    const moved = srv.stderr().match(/spool-corrupt .*/g) ?? []
+    if (run === 1) {
+      t.deepEqual(moved, [])
+      break
+    }
+    t.is(moved.length, 2, srv.stderr())
+    t.regex(
+      moved[0]!,
+      /segment=3 reason="not a regular file \(directory\)" movedTo=\S+corrupt\/000000000003\.spool\.directory/,
+    )
+    t.regex(
+      moved[1]!,
+      /segment=4 reason="not a regular file \(fifo\)" movedTo=\S+corrupt\/000000000004\.spool\.fifo/,
+    )
+  }
+  t.true(lstatSync(join(spool, 'corrupt', '000000000003.spool.directory')).isDirectory())
+  t.is(
+    readFileSync(join(spool, 'corrupt', '000000000003.spool.directory', 'inside'), 'utf8'),
+    'kept as it was',
+  )
+  t.true(lstatSync(join(spool, 'corrupt', '000000000004.spool.fifo')).isFIFO())
 })
