@@ -97,7 +97,9 @@ export class JournalClient {
       }
     })
     this.worker.on('error', (err) => {
-      const message = `journal ${opts.journalPath}: ${err.message}`
+      // An error thrown across the thread boundary can arrive without its message (SQLite's errors
+      // keep only their code): say what there is.
+      const message = `journal ${opts.journalPath}: ${err.message ?? (err as { code?: string }).code ?? String(err)}`
       if (!isReady) failed(new SpillwayError(ErrorCodes.journal, message, { cause: err }))
       else this.onFatal(message)
     })

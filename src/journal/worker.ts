@@ -16,7 +16,7 @@
 // spillway consume runs this same worker with no spool: messages of a JetStream stream arrive as
 // 'remote' batches, and each edge's spool position and the stream sequence commit with their rows.
 
-import { statSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
 import { parentPort, Worker, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { logEvent } from '../log.js'
@@ -25,6 +25,7 @@ import { listSegments, segmentPath } from '../spool/segment.js'
 import { BurstGate } from './burst.js'
 import { RecordDecoder } from './decode.js'
 import { FullTextIndexer } from './fts.js'
+import { openError, removeCreated, sidecars } from './journal-file.js'
 import { lowerThreadPriority } from './nice.js'
 import { PackedRows } from './packed-rows.js'
 import type { ParsedMessage } from './parse.js'
@@ -58,26 +59,49 @@ function send(m: FromWorker, transfer?: ArrayBuffer[]): void {
   port!.postMessage(m, transfer)
 }
 
-const db = new Database(opts.journalPath, { timeout: kBusyTimeoutMs })
-db.pragma('journal_mode = WAL')
-db.pragma(`synchronous = ${opts.synchronous}`)
-// Keep the WAL file from staying huge after a burst once a checkpoint has run.
-db.pragma(`journal_size_limit = ${opts.walMaxBytes}`)
-const hasMessages = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'").get()
-if (hasMessages && !(db.pragma('table_info(messages)') as { name: string }[]).some((c) => c.name === 'edge'))
-  db.exec(kAddEdgeColumn)
-db.exec(kSchema)
-if (opts.fullText) {
-  const fts = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'messages_fts'").get() as
-    | { sql: string }
-    | undefined
-  if (fts !== undefined && !/trigram/.test(fts.sql)) {
-    logEvent('fts-rebuild', { path: opts.journalPath, reason: 'a word index; text search now uses trigrams' })
-    db.exec(kDropWordIndex)
+const db = openJournal(opts.journalPath)
+
+/**
+ * Opens the journal and brings its schema up to date. A journal that cannot be written (its mode, its
+ * owner, a read-only mount) fails here with SQLite's own error and what to do, and leaves no -wal or
+ * -shm file behind that the failed open created.
+ */
+function openJournal(path: string): Database.Database {
+  const existed = sidecars(path).map((p) => existsSync(p))
+  let d: Database.Database | null = null
+  try {
+    d = new Database(path, { timeout: kBusyTimeoutMs })
+    d.pragma('journal_mode = WAL')
+    d.pragma(`synchronous = ${opts.synchronous}`)
+    // Keep the WAL file from staying huge after a burst once a checkpoint has run.
+    d.pragma(`journal_size_limit = ${opts.walMaxBytes}`)
+    const hasMessages = d
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'")
+      .get()
+    if (
+      hasMessages &&
+      !(d.pragma('table_info(messages)') as { name: string }[]).some((c) => c.name === 'edge')
+    )
+      d.exec(kAddEdgeColumn)
+    d.exec(kSchema)
+    if (opts.fullText) {
+      const fts = d.prepare("SELECT sql FROM sqlite_master WHERE name = 'messages_fts'").get() as
+        | { sql: string }
+        | undefined
+      if (fts !== undefined && !/trigram/.test(fts.sql)) {
+        logEvent('fts-rebuild', { path, reason: 'a word index; text search now uses trigrams' })
+        d.exec(kDropWordIndex)
+      }
+      d.exec(kFullTextSchema)
+    }
+    d.pragma(`user_version = ${kSchemaVersion}`)
+    return d
+  } catch (err) {
+    d?.close()
+    removeCreated(path, existed)
+    return fatal(openError(path, err))
   }
-  db.exec(kFullTextSchema)
 }
-db.pragma(`user_version = ${kSchemaVersion}`)
 const indexer = opts.fullText ? new FullTextIndexer(db) : null
 const pruner = new Pruner(db, opts.retention)
 const senders = new SenderTally(db)
@@ -802,7 +826,7 @@ function onError(err: unknown): void {
   fatal(`journal ${opts.journalPath}: ${(err as Error).stack ?? String(err)}`)
 }
 
-function fatal(message: string): void {
+function fatal(message: string): never {
   send({ t: 'fatal', message })
   process.exit(1)
 }

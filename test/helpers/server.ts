@@ -60,6 +60,16 @@ export function canDirect(dir: string): boolean {
 export interface ServerOptions {
   dir?: string
   config?: Record<string, unknown>
+  /** A command the server runs under (`prlimit --nofile=...`, `setpriv ...`), before node. */
+  wrap?: string[]
+}
+
+/**
+ * Runs the server without the capabilities that let root write any file, so file modes bind it as they
+ * bind the unprivileged user a service runs as (the tests run as root in CI). Empty when not root.
+ */
+export function unprivileged(): string[] {
+  return process.getuid?.() === 0 ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search,-fowner'] : []
 }
 
 export async function startServer(t: ExecutionContext, opts: ServerOptions = {}): Promise<Running> {
@@ -74,7 +84,16 @@ export async function startServer(t: ExecutionContext, opts: ServerOptions = {})
   }
   const configPath = join(dir, 'config.json')
   writeFileSync(configPath, JSON.stringify(config))
-  const proc = spawn(process.execPath, ['--enable-source-maps', kMain, 'serve', '--config', configPath], {
+  const [cmd, ...args] = [
+    ...(opts.wrap ?? []),
+    process.execPath,
+    '--enable-source-maps',
+    kMain,
+    'serve',
+    '--config',
+    configPath,
+  ]
+  const proc = spawn(cmd!, args, {
     cwd: dir,
     stdio: ['ignore', 'inherit', 'pipe'],
   })
