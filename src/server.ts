@@ -326,13 +326,32 @@ export class Server {
       udp_kernel_drops_total:
         udpSocketDrops(this.bound.filter((b) => b.transport === 'udp').map((b) => b.port)) ?? -1,
       udp_rcvbuf_errors_system_total: udpRcvbufErrors() ?? -1,
-      memory_buffered_bytes: this.router?.memTotal ?? 0,
+      ...this.memoryHeld(),
       event_loop_delay_p99_ms: loop.p99Ms,
       event_loop_delay_max_ms: loop.maxMs,
       event_loop_delay_own_p99_ms: loop.ownP99Ms,
       event_loop_delay_own_max_ms: loop.ownMaxMs,
       // Linux only: elsewhere the key is absent.
       ...(loop.cpuWaitMs < 0 ? {} : { socket_thread_cpu_wait_seconds_total: loop.cpuWaitMs / 1000 }),
+    }
+  }
+
+  /**
+   * Received bytes held in memory and not yet on disk, in the journal or the spool: the memory lanes'
+   * records (batched for the journal worker or in it, not yet committed), spooled records the writer
+   * has not written yet (the disk behind, or refusing writes), and unfinished frames held between reads.
+   */
+  private memoryHeld(): Record<string, number> {
+    const lanes = this.router?.memTotal ?? 0
+    const unwritten = this.spool?.unwritten ?? 0
+    let partial = 0
+    for (const l of this.listeners)
+      if (l instanceof TcpListener) for (const c of l.conns) partial += c.pendingBytes
+    return {
+      memory_buffered_bytes: lanes + unwritten + partial,
+      memory_lane_bytes: lanes,
+      spool_unwritten_bytes: unwritten,
+      partial_frame_bytes: partial,
     }
   }
 

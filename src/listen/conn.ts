@@ -28,6 +28,8 @@ export interface StreamConn extends Lane {
   closeSession?(ms: number): Promise<void>
   /** The socket has closed. */
   closed?(): void
+  /** Bytes of an unfinished frame held between reads (stats: partial_frame_bytes). */
+  readonly pendingBytes: number
 }
 
 export class TcpConn extends LaneState implements FrameSink, StreamConn {
@@ -68,6 +70,10 @@ export class TcpConn extends LaneState implements FrameSink, StreamConn {
 
   finish(flush: boolean): void {
     this.framer.finish(this, flush)
+  }
+
+  get pendingBytes(): number {
+    return this.framer.pendingBytes
   }
 
   pauseReading(): void {

@@ -93,6 +93,10 @@ export class RelpConn extends LaneState implements RelpSink, StreamConn, Lane {
     }
   }
 
+  get pendingBytes(): number {
+    return this.framer.pendingBytes
+  }
+
   /** The socket closed (the listener calls this: the socket object is replaced at accept). */
   closed(): void {
     this.sessions.delete(this)

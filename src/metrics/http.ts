@@ -111,8 +111,17 @@ const kGauges: Def[] = [
   ],
   [
     'spillway_memory_buffered_bytes',
-    'Bytes held in memory, not yet journaled.',
+    'Received bytes held in memory, not yet on disk (journal or spool): the sum of the parts.',
     (s) => ({ '': s.memory_buffered_bytes! }),
+  ],
+  [
+    'spillway_memory_buffered_part_bytes',
+    'Of those: memory lanes not yet committed, spooled records not yet written, unfinished frames.',
+    (s) => ({
+      'part=memory_lanes': s.memory_lane_bytes!,
+      'part=spool_unwritten': s.spool_unwritten_bytes!,
+      'part=partial_frames': s.partial_frame_bytes!,
+    }),
   ],
   [
     'spillway_journal_lag_seconds',
@@ -136,6 +145,12 @@ function labels(key: string): Record<string, string> {
   if (key === '') return {}
   const [k, v] = key.split('=') as [string, string]
   return { [k]: v }
+}
+
+/** The label a metric's values are keyed by ("transport=tcp": transport), or none. */
+function labelNames(from: Def[2]): string[] {
+  const names = Object.keys(from(new Proxy({}, { get: () => 0 })))
+  return names[0] === '' ? [] : [names[0]!.split('=')[0]!]
 }
 
 /** One stats() per scrape, not one per metric. */
@@ -162,12 +177,10 @@ export function metricsRegistry(live: StatusSource): Registry {
   // server process, as every Node exporter has them; computed at scrape time.
   collectDefaultMetrics({ register: registry })
   for (const [name, help, from] of kCounters) {
-    const names = Object.keys(from(new Proxy({}, { get: () => 0 })))
-    const labelNames = names[0] === '' ? [] : [names[0]!.split('=')[0]!]
     new Counter({
       name,
       help,
-      labelNames,
+      labelNames: labelNames(from),
       registers: [registry],
       collect() {
         this.reset()
@@ -180,6 +193,7 @@ export function metricsRegistry(live: StatusSource): Registry {
     new Gauge({
       name,
       help,
+      labelNames: labelNames(from),
       registers: [registry],
       collect() {
         for (const [k, v] of Object.entries(from(source.stats()))) if (v !== undefined) this.set(labels(k), v)

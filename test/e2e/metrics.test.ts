@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
+import { chmodSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import { freePort } from '../helpers/peers.js'
@@ -9,6 +10,7 @@ import {
   sendUdp,
   startServer,
   stat,
+  unprivileged,
   waitFor,
   waitForRows,
 } from '../helpers/server.js'
@@ -176,4 +178,57 @@ test('the stats table stores counters as integers, so they read back as 2, not 2
     },
   )
   t.is(cli.stdout.trim(), '2')
+})
+
+test('bytes waiting in the spool writer (the disk refusing writes) count as memory in stats, /metrics and spillway stats', async (t) => {
+  const port = await freePort()
+  const srv = await startServer(t, {
+    wrap: unprivileged(),
+    config: { metrics: { host: '127.0.0.1', port }, spool: { thresholdBytes: 65536 } },
+  })
+  // The journal cannot commit (a write lock held elsewhere), so the connection spills; and the segment
+  // cannot be created, so what it spills waits in the writer's memory, retried every second.
+  const lock = await holdWriteLock(srv.journalPath)
+  t.teardown(() => lock.release())
+  await sendTcp(srv.tcpPort, ['<13>1 - mem app - - - first\n'])
+  await waitFor('journal-busy', () => (/journal-busy code=SQLITE_BUSY/.test(srv.stderr()) ? true : undefined))
+  chmodSync(srv.spoolDir, 0o555)
+  const n = 20_000
+  let text = ''
+  for (let i = 0; i < n; i++) text += `<13>1 - mem app - - - waiting ${i} ${'m'.repeat(100)}\n`
+  await sendTcp(srv.tcpPort, [text])
+  await waitFor('spool-error', () => (/spool-error .*error=EACCES/.test(srv.stderr()) ? true : undefined))
+  const status = await waitFor('every message read', async () => {
+    const s = JSON.parse((await scrape(port, '/status')).body) as { stats: Record<string, number> }
+    return s.stats.received_tcp_total === n + 1 ? s.stats : undefined
+  })
+  t.true(status.memory_lane_bytes! > 0, String(status.memory_lane_bytes))
+  t.true(status.spool_unwritten_bytes! > text.length / 2, String(status.spool_unwritten_bytes))
+  t.is(
+    status.memory_buffered_bytes,
+    status.memory_lane_bytes! + status.spool_unwritten_bytes! + status.partial_frame_bytes!,
+  )
+  t.true(status.memory_buffered_bytes! > text.length, String(status.memory_buffered_bytes))
+  const m = await scrape(port, '/metrics')
+  t.true(metric(m.body, 'spillway_memory_buffered_bytes')! > text.length)
+  t.true(metric(m.body, 'spillway_memory_buffered_part_bytes{part="spool_unwritten"}')! > text.length / 2)
+  const stats = spawnSync(process.execPath, [main, '--config', join(srv.dir, 'config.json'), 'stats'], {
+    cwd: srv.dir,
+    encoding: 'utf8',
+  })
+  const mb =
+    /^memory +([\d.]+) MB held in memory, not yet on disk \(memory lanes [\d.]+ MB, spool writes ([\d.]+) MB, partial frames 0\.0 MB\); RSS/m.exec(
+      stats.stdout,
+    )
+  t.truthy(mb, stats.stdout)
+  t.true(Number(mb![1]) >= 2 && Number(mb![2]) >= 1, stats.stdout)
+  chmodSync(srv.spoolDir, 0o755)
+  await lock.release()
+  await waitForRows(srv.journalPath, n + 1, 60_000)
+  const after = await waitFor('nothing held any more', async () => {
+    const s = JSON.parse((await scrape(port, '/status')).body) as { stats: Record<string, number> }
+    return s.stats.memory_buffered_bytes === 0 ? s.stats : undefined
+  })
+  t.is(after.spool_unwritten_bytes, 0)
+  t.is(await srv.stop(), 0)
 })
