@@ -1,6 +1,6 @@
 // The journal's schema: the contract users query with `sqlite3`. Columns are added, never renamed.
 
-export const kSchemaVersion = 2
+export const kSchemaVersion = 3
 
 export const kSchema = `
 CREATE TABLE IF NOT EXISTS messages (
@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS spool_cursor (
   offset  INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO spool_cursor (id, segment, offset) VALUES (1, 0, 0);
+
+-- Memory batches a stop wrote to the spool (spool/memory-<ms>.spool) because the journal could not
+-- commit them in time: how far each file is journaled, committed with its rows; the row goes with the file.
+CREATE TABLE IF NOT EXISTS spool_memory_cursor (
+  file    TEXT PRIMARY KEY,
+  offset  INTEGER NOT NULL
+);
 
 -- One row per sender (its host, or its address when it names none), kept by the journal worker.
 CREATE TABLE IF NOT EXISTS sender_stats (

@@ -16,11 +16,13 @@
 // spillway consume runs this same worker with no spool: messages of a JetStream stream arrive as
 // 'remote' batches, and each edge's spool position and the stream sequence commit with their rows.
 
-import { existsSync, statSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readSync, statSync, unlinkSync } from 'node:fs'
+import { join } from 'node:path'
 import { parentPort, Worker, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { logEvent } from '../log.js'
-import { SpoolReader } from '../spool/reader.js'
+import { listMemoryFiles, writeMemoryFile } from '../spool/memory-file.js'
+import { kChunkBytes, SpoolReader } from '../spool/reader.js'
 import { listSegments, segmentPath } from '../spool/segment.js'
 import { BurstGate } from './burst.js'
 import { RecordDecoder } from './decode.js'
@@ -48,6 +50,9 @@ const kLF = 0x0a
 const kRetryMs = 100
 const kBusyTimeoutMs = 200
 const kProgressEveryMs = 5000
+// At stop, how long memory batches wait for a journal that cannot commit them (a sqlite3 session holding
+// the write lock) before they are written to the spool instead, well inside systemd's TimeoutStopSec.
+const kStopWaitMs = 5000
 
 const port = parentPort
 if (port === null) throw new Error('journal/worker.ts must run as a worker thread')
@@ -126,6 +131,12 @@ const putConsumeCursor = db.prepare(
   `INSERT INTO consume_cursor (stream, durable, stream_seq) VALUES (?, ?, ?)
    ON CONFLICT (stream, durable) DO UPDATE SET stream_seq = excluded.stream_seq`,
 )
+const getMemoryCursor = db.prepare('SELECT offset FROM spool_memory_cursor WHERE file = ?')
+const putMemoryCursor = db.prepare(
+  `INSERT INTO spool_memory_cursor (file, offset) VALUES (?, ?)
+   ON CONFLICT (file) DO UPDATE SET offset = excluded.offset`,
+)
+const deleteMemoryCursor = db.prepare('DELETE FROM spool_memory_cursor WHERE file = ?')
 const cursorRow = db.prepare('SELECT segment, offset FROM spool_cursor WHERE id = 1').get() as {
   segment: number
   offset: number
@@ -156,6 +167,9 @@ let keepFrom = opts.keepFromSeg ?? Number.POSITIVE_INFINITY
 const retained: number[] = []
 let pendingStats: { at: number; values: Record<string, number> } | null = null
 let stopping = false
+let stopTimer: NodeJS.Timeout | null = null
+let finished = false
+let retryTimer: NodeJS.Timeout | null = null
 let walBlocked = false
 let scheduled = false
 let retrying = false
@@ -254,6 +268,16 @@ port.on('message', (m: ToWorker) => {
       break
     case 'stop':
       stopping = true
+      if (stopTimer === null) {
+        if (failing !== null && batches.length > 0)
+          logEvent('journal-stop-waiting', {
+            journalError: failing,
+            batches: batches.length,
+            waitSeconds: kStopWaitMs / 1000,
+            next: 'the batches are written to the spool',
+          })
+        stopTimer = setTimeout(giveUpWaiting, kStopWaitMs)
+      }
       break
   }
   schedule()
@@ -267,9 +291,12 @@ function schedule(): void {
 
 function pump(): void {
   scheduled = false
+  if (finished) return
   let worked: boolean
   try {
-    if (batches.length > 0) {
+    if (memoryFiles.length > 0 && !stopping) {
+      worked = memoryStep()
+    } else if (batches.length > 0) {
       commitBatches()
       worked = true
     } else if (remotes.length > 0) {
@@ -817,7 +844,7 @@ function onError(err: unknown): void {
       report() // health checks see it now, not after the next commit
     }
     retrying = true
-    setTimeout(() => {
+    retryTimer = setTimeout(() => {
       retrying = false
       schedule()
     }, kRetryMs)
@@ -826,13 +853,137 @@ function onError(err: unknown): void {
   fatal(`journal ${opts.journalPath}: ${(err as Error).stack ?? String(err)}`)
 }
 
+/**
+ * The stop has waited kStopWaitMs and the journal still holds batches it could not commit: they are
+ * written to the spool as a memory file (spool/memory-file.ts), journaled at the next start, and the
+ * worker closes. This thread alone decides what was committed and what is written out (a commit is
+ * synchronous: this timer runs between transactions), so no batch can be both. Stream messages of
+ * spillway consume are only dropped: unacknowledged, the stream delivers them again.
+ */
+function giveUpWaiting(): void {
+  stopTimer = null
+  if (finished) return
+  if (batches.length > 0) {
+    const bufs = batches.map((b) => b.buf)
+    let file: string
+    try {
+      file = writeMemoryFile(opts.spoolDir!, bufs)
+    } catch (err) {
+      logEvent('journal-stop-spool-failed', {
+        error: (err as NodeJS.ErrnoException).code ?? (err as Error).message,
+        next: `still waiting for the journal; tried again in ${kStopWaitMs / 1000} s`,
+      })
+      stopTimer = setTimeout(giveUpWaiting, kStopWaitMs)
+      return
+    }
+    logEvent('journal-stop-spooled', {
+      journalError: failing,
+      waitedSeconds: kStopWaitMs / 1000,
+      batches: batches.length,
+      records: bufs.reduce((n, b) => n + countLines(b, 0), 0),
+      bytes: bufs.reduce((n, b) => n + b.length, 0),
+      file,
+      next: 'journaled at the next start, before anything else',
+    })
+    batches.length = 0
+  }
+  if (remotes.length > 0) {
+    logEvent('journal-stop-unacknowledged', {
+      journalError: failing,
+      messages: remotes.length,
+      next: 'not acknowledged: the stream delivers them again',
+    })
+    remotes.length = 0
+  }
+  finish()
+}
+
+// Memory files of an earlier stop (spool/memory-file.ts), oldest first: journaled before anything else,
+// each in transactions of journal.batchRows records that commit how far the file is done.
+const memoryFiles = opts.spoolDir === null ? [] : listMemoryFiles(opts.spoolDir)
+let memoryFd = -1
+let memoryOff = 0
+let memoryRecords = 0
+let memoryBuf = Buffer.alloc(0)
+
+const memoryTx = db.transaction((chunk: Buffer, file: string, off: number): number => {
+  const end = insertRecords(chunk, 0, chunk.length, opts.batchRows, -1, off)
+  senders.flush()
+  if (end > 0) putMemoryCursor.run(file, off + end)
+  return end
+})
+
+const forgetMemoryFileTx = db.transaction((file: string) => {
+  deleteMemoryCursor.run(file)
+})
+
+// A crash between deleting a journaled memory file and its cursor row leaves the row: forget it now, so
+// a later file can never meet a stale offset. (Locked journal: the next start does it.)
+try {
+  for (const r of db.prepare('SELECT file FROM spool_memory_cursor').all() as { file: string }[])
+    if (!memoryFiles.includes(r.file)) forgetMemoryFileTx(r.file)
+} catch (err) {
+  if (!/^SQLITE_(BUSY|LOCKED)/.test((err as { code?: string }).code ?? '')) throw err
+}
+
+/** Journals the next records of the oldest memory file; at its end, deletes it and its cursor row. */
+function memoryStep(): boolean {
+  const file = memoryFiles[0]!
+  const path = join(opts.spoolDir!, file)
+  if (memoryFd < 0) {
+    memoryOff = (getMemoryCursor.get(file) as { offset: number } | undefined)?.offset ?? 0
+    memoryRecords = 0
+    if (memoryBuf.length === 0) memoryBuf = Buffer.allocUnsafe(kChunkBytes)
+    memoryFd = openSync(path, 'r')
+  }
+  const n = readSync(memoryFd, memoryBuf, 0, memoryBuf.length, memoryOff)
+  if (n > 0) {
+    const chunk = memoryBuf.subarray(0, n)
+    const before = saveRows()
+    let end: number
+    try {
+      end = memoryTx(chunk, file, memoryOff)
+    } catch (err) {
+      restoreRows(before)
+      throw err
+    }
+    memoryRecords += rows.journaled - before.journaled
+    if (end > 0) {
+      memoryOff += end
+      return true
+    }
+    if (n === memoryBuf.length) {
+      memoryBuf = Buffer.allocUnsafe(memoryBuf.length * 2) // one record larger than the buffer
+      return true
+    }
+    // No LF up to the end: the file was written whole, so only damage on disk leaves this.
+    setAside(-1, memoryOff, Buffer.from(chunk), `torn record at end of ${file}`)
+  }
+  closeSync(memoryFd)
+  memoryFd = -1
+  try {
+    unlinkSync(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  // Deleted first: a crash between the two finds the row without its file, and only deletes the row.
+  forgetMemoryFileTx(file)
+  memoryFiles.shift()
+  logEvent('spool-memory-journaled', { file: path, records: memoryRecords })
+  return true
+}
+
 function fatal(message: string): never {
   send({ t: 'fatal', message })
   process.exit(1)
 }
 
 function finish(): void {
+  if (finished) return
+  finished = true
   if (burstRetry !== null) clearTimeout(burstRetry)
+  if (retryTimer !== null) clearTimeout(retryTimer)
+  if (stopTimer !== null) clearTimeout(stopTimer)
   // Chunks still being decoded are dropped: the cursor is before them, the next start reads them again.
   void replayDecoder?.terminate()
   caughtUp()

@@ -1,7 +1,7 @@
-import { readdirSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import test from 'ava'
-import { query, startServer, waitFor, waitForRows } from '../helpers/server.js'
+import { holdWriteLock, query, sendTcp, startServer, waitFor, waitForRows } from '../helpers/server.js'
 
 /** Writes numbered messages as fast as the socket takes them until the server closes it. */
 function flood(port: number, conn: number): Promise<number> {
@@ -56,4 +56,60 @@ test('SIGTERM under load: exit 0, and every message the server read is journaled
   )
   t.is(await second.stop(), 0)
   t.regex(second.stderr(), /stopped received=0 /)
+})
+
+test('SIGTERM while a sqlite3 session holds the write lock: the server stops, its memory batches go to the spool, the next start journals them once', async (t) => {
+  const first = await startServer(t)
+  await sendTcp(first.tcpPort, ['<13>1 - c0 app - - - before\n'])
+  await waitForRows(first.journalPath, 1)
+  const lock = await holdWriteLock(first.journalPath)
+  t.teardown(() => lock.release())
+  // Below spool.thresholdBytes: these wait in memory for the journal, which cannot commit them.
+  const n = 2000
+  await Promise.all(
+    [1, 2].map((c) => {
+      let text = ''
+      for (let i = 0; i < n; i++) text += `<13>1 - c${c} app - - - conn=${c} seq=${i}\n`
+      return sendTcp(first.tcpPort, [text])
+    }),
+  )
+  await waitFor('journal-busy', () =>
+    /journal-busy code=SQLITE_BUSY/.test(first.stderr()) ? true : undefined,
+  )
+  // The lock is still held: the stop must not wait for it.
+  const code = await Promise.race([
+    first.stop(),
+    new Promise<string>((r) => setTimeout(() => r('still running after 60 s'), 60_000).unref()),
+  ])
+  t.is(code, 0, first.stderr())
+  const line = /journal-stop-spooled .*/.exec(first.stderr())?.[0] ?? ''
+  t.regex(line, new RegExp(`records=${2 * n} `), first.stderr())
+  t.regex(line, /journalError=SQLITE_BUSY/)
+  const file = /file=(\S+)/.exec(line)![1]!
+  t.true(existsSync(file), file)
+  t.regex(file, /\/spool\/memory-\d+\.spool$/)
+  await lock.release()
+  const second = await startServer(t, { dir: first.dir })
+  await waitForRows(second.journalPath, 1 + 2 * n)
+  const rows = query<{ host: string; msg: string }>(
+    second.journalPath,
+    'SELECT host, msg FROM messages ORDER BY id',
+  )
+  t.is(rows.length, 1 + 2 * n)
+  for (const c of [1, 2]) {
+    const mine = rows.filter((r) => r.host === `c${c}`).map((r) => r.msg)
+    t.deepEqual(
+      mine,
+      Array.from({ length: n }, (_, i) => `conn=${c} seq=${i}`),
+    )
+  }
+  await waitFor('the memory file removed once journaled', () => (existsSync(file) ? undefined : true))
+  t.deepEqual(query(second.journalPath, 'SELECT * FROM spool_memory_cursor'), [])
+  t.is(await second.stop(), 0)
+  // A third start journals nothing again.
+  const third = await startServer(t, { dir: first.dir })
+  await sendTcp(third.tcpPort, ['<13>1 - c9 app - - - last\n'])
+  await waitForRows(third.journalPath, 2 + 2 * n)
+  t.is(await third.stop(), 0)
+  t.is(query<{ n: number }>(third.journalPath, 'SELECT count(*) AS n FROM messages')[0]!.n, 2 + 2 * n)
 })
