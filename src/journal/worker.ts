@@ -16,8 +16,8 @@
 // spillway consume runs this same worker with no spool: messages of a JetStream stream arrive as
 // 'remote' batches, and each edge's spool position and the stream sequence commit with their rows.
 
-import { closeSync, existsSync, openSync, readSync, statSync, unlinkSync } from 'node:fs'
-import { join } from 'node:path'
+import { closeSync, existsSync, linkSync, openSync, readSync, rmSync, statSync, unlinkSync } from 'node:fs'
+import { basename, join } from 'node:path'
 import { parentPort, Worker, workerData } from 'node:worker_threads'
 import Database from 'better-sqlite3'
 import { logEvent } from '../log.js'
@@ -64,7 +64,9 @@ function send(m: FromWorker, transfer?: ArrayBuffer[]): void {
   port!.postMessage(m, transfer)
 }
 
-const db = openJournal(opts.journalPath)
+// The journal is reopened if its file is deleted while open (see checkJournalFile): everything bound to
+// the connection is set again then, through bind() and tx().
+let db = openJournal(opts.journalPath)
 
 /**
  * Opens the journal and brings its schema up to date. A journal that cannot be written (its mode, its
@@ -107,36 +109,56 @@ function openJournal(path: string): Database.Database {
     return fatal(openError(path, err))
   }
 }
-const indexer = opts.fullText ? new FullTextIndexer(db) : null
-const pruner = new Pruner(db, opts.retention)
-const senders = new SenderTally(db)
-const volume = new VolumeTally(db)
 
-const insert = db.prepare(
-  `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
-     transport, orig_len, parse_error, edge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-)
-const setCursor = db.prepare('UPDATE spool_cursor SET segment = ?, offset = ? WHERE id = 1')
-const upsertStat = db.prepare(
-  `INSERT INTO stats (name, value, updated_at) VALUES (?, ?, ?)
-   ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-)
-const getEdgeCursor = db.prepare('SELECT segment, offset FROM edge_cursor WHERE instance = ?')
-const putEdgeCursor = db.prepare(
-  `INSERT INTO edge_cursor (instance, edge, segment, offset, updated_at) VALUES (?, ?, ?, ?, ?)
-   ON CONFLICT (instance) DO UPDATE SET edge = excluded.edge, segment = excluded.segment,
-     offset = excluded.offset, updated_at = excluded.updated_at`,
-)
-const putConsumeCursor = db.prepare(
-  `INSERT INTO consume_cursor (stream, durable, stream_seq) VALUES (?, ?, ?)
-   ON CONFLICT (stream, durable) DO UPDATE SET stream_seq = excluded.stream_seq`,
-)
-const getMemoryCursor = db.prepare('SELECT offset FROM spool_memory_cursor WHERE file = ?')
-const putMemoryCursor = db.prepare(
-  `INSERT INTO spool_memory_cursor (file, offset) VALUES (?, ?)
-   ON CONFLICT (file) DO UPDATE SET offset = excluded.offset`,
-)
-const deleteMemoryCursor = db.prepare('DELETE FROM spool_memory_cursor WHERE file = ?')
+/** The prepared statements, and the helpers that hold some of their own, of one connection. */
+function bind(d: Database.Database) {
+  return {
+    indexer: opts.fullText ? new FullTextIndexer(d) : null,
+    pruner: new Pruner(d, opts.retention),
+    senders: new SenderTally(d),
+    volume: new VolumeTally(d),
+    insert: d.prepare(
+      `INSERT INTO messages (received_at, ts, facility, severity, host, app, procid, msgid, sd, msg, peer,
+         transport, orig_len, parse_error, edge) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    setCursor: d.prepare('UPDATE spool_cursor SET segment = ?, offset = ? WHERE id = 1'),
+    upsertStat: d.prepare(
+      `INSERT INTO stats (name, value, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+    ),
+    getEdgeCursor: d.prepare('SELECT segment, offset FROM edge_cursor WHERE instance = ?'),
+    putEdgeCursor: d.prepare(
+      `INSERT INTO edge_cursor (instance, edge, segment, offset, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (instance) DO UPDATE SET edge = excluded.edge, segment = excluded.segment,
+         offset = excluded.offset, updated_at = excluded.updated_at`,
+    ),
+    putConsumeCursor: d.prepare(
+      `INSERT INTO consume_cursor (stream, durable, stream_seq) VALUES (?, ?, ?)
+       ON CONFLICT (stream, durable) DO UPDATE SET stream_seq = excluded.stream_seq`,
+    ),
+    getMemoryCursor: d.prepare('SELECT offset FROM spool_memory_cursor WHERE file = ?'),
+    putMemoryCursor: d.prepare(
+      `INSERT INTO spool_memory_cursor (file, offset) VALUES (?, ?)
+       ON CONFLICT (file) DO UPDATE SET offset = excluded.offset`,
+    ),
+    deleteMemoryCursor: d.prepare('DELETE FROM spool_memory_cursor WHERE file = ?'),
+    maxId: d.prepare('SELECT max(id) AS n FROM messages').pluck(),
+  }
+}
+let st = bind(db)
+
+/** A transaction function that runs on whichever connection is open now. */
+function tx<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+  let on: Database.Database | null = null
+  let bound: ((...args: A) => R) | null = null
+  return (...args: A): R => {
+    if (on !== db) {
+      bound = db.transaction(fn) as unknown as (...args: A) => R
+      on = db
+    }
+    return bound!(...args)
+  }
+}
 const cursorRow = db.prepare('SELECT segment, offset FROM spool_cursor WHERE id = 1').get() as {
   segment: number
   offset: number
@@ -184,8 +206,8 @@ function saveRows(): RowCounts {
 }
 function restoreRows(r: RowCounts): void {
   Object.assign(rows, r)
-  senders.discard()
-  volume.discard()
+  st.senders.discard()
+  st.volume.discard()
 }
 const decoder = new RecordDecoder(rows)
 let acked: number[] = []
@@ -292,6 +314,10 @@ function schedule(): void {
 function pump(): void {
   scheduled = false
   if (finished) return
+  if (held !== null && !journalFileOk()) {
+    retryIn(kHeldRetryMs)
+    return
+  }
   let worked: boolean
   try {
     if (memoryFiles.length > 0 && !stopping) {
@@ -310,15 +336,15 @@ function pump(): void {
       worked = writerSeg >= 0 && !stopping && replayStep()
       // Only when there is nothing to journal: full-text indexing follows the rows in idle time.
       const idle = !worked && !stopping && ahead.length === 0
-      if (idle && indexer !== null) worked = indexer.step()
-      if (idle && !worked && pruner.enabled) worked = pruner.step(Date.now())
+      if (idle && st.indexer !== null) worked = st.indexer.step()
+      if (idle && !worked && st.pruner.enabled) worked = st.pruner.step(Date.now())
     }
     if (pendingStats !== null) writeStats()
   } catch (err) {
     onError(err)
     return
   }
-  if (failing !== null) {
+  if (failing !== null && held === null) {
     logEvent('journal-recovered', { after: failing })
     failing = null
   }
@@ -364,9 +390,9 @@ type MessageFields = Omit<ParsedMessage, 'reset'>
 
 function insertRow(r: RecordFields, p: MessageFields): void {
   lastReceivedAt = r.receivedAt
-  senders.add(p.host, r.peer, r.receivedAt, p.severity)
-  volume.add(r.receivedAt, p.severity)
-  insert.run(
+  st.senders.add(p.host, r.peer, r.receivedAt, p.severity)
+  st.volume.add(r.receivedAt, p.severity)
+  st.insert.run(
     r.receivedAt,
     p.ts,
     p.facility,
@@ -397,13 +423,13 @@ function setAside(seg: number, off: number, bytes: Buffer, reason: string): void
   })
 }
 
-const commitBatchesTx = db.transaction((count: number) => {
+const commitBatchesTx = tx((count: number) => {
   for (let i = 0; i < count; i++) {
     const b = batches[i]!
     insertRecords(b.buf, 0, b.buf.length, Number.POSITIVE_INFINITY, -1, 0)
   }
-  senders.flush()
-  volume.flush()
+  st.senders.flush()
+  st.volume.flush()
 })
 
 /** How many of the queued buffers, at least one, fit one transaction's row budget (bytes as a proxy). */
@@ -447,7 +473,7 @@ let epoch = 0
 let lastStall = -1
 let stalledAt = -1
 
-const commitRemotesTx = db.transaction((count: number): number => {
+const commitRemotesTx = tx((count: number): number => {
   let seq = streamSeq
   stalledAt = -1
   for (let i = 0; i < count; i++) {
@@ -455,7 +481,7 @@ const commitRemotesTx = db.transaction((count: number): number => {
     if (r.seq <= seq) continue
     let from = 0
     if (r.instance !== '') {
-      const c = getEdgeCursor.get(r.instance) as { segment: number; offset: number } | undefined
+      const c = st.getEdgeCursor.get(r.instance) as { segment: number; offset: number } | undefined
       if (c !== undefined && (r.seg < c.segment || (r.seg === c.segment && r.end <= c.offset))) {
         rows.remoteDuplicates += countLines(r.buf, 0)
         seq = r.seq
@@ -483,16 +509,16 @@ const commitRemotesTx = db.transaction((count: number): number => {
           hint: 'the records between the two positions are not in the stream (purged, or past its limits)',
         })
       }
-      putEdgeCursor.run(r.instance, r.edge, r.seg, r.end, Date.now())
+      st.putEdgeCursor.run(r.instance, r.edge, r.seg, r.end, Date.now())
     }
     seq = r.seq
     rowEdge = r.edge
     insertRecords(r.buf, from, r.buf.length, Number.POSITIVE_INFINITY, -1, 0)
   }
   rowEdge = null
-  if (seq > streamSeq) putConsumeCursor.run(opts.consume!.stream, opts.consume!.durable, seq)
-  senders.flush()
-  volume.flush()
+  if (seq > streamSeq) st.putConsumeCursor.run(opts.consume!.stream, opts.consume!.durable, seq)
+  st.senders.flush()
+  st.volume.flush()
   return seq
 })
 
@@ -522,16 +548,16 @@ function commitRemotes(): void {
   send({ t: 'stalled', seq: stalledAt, streamSeq, epoch })
 }
 
-const replayTx = db.transaction((chunk: Buffer, seg: number, off: number): number => {
+const replayTx = tx((chunk: Buffer, seg: number, off: number): number => {
   const end = insertRecords(chunk, 0, chunk.length, opts.batchRows, seg, off)
-  senders.flush()
-  volume.flush()
-  if (end > 0) setCursor.run(seg, off + end)
+  st.senders.flush()
+  st.volume.flush()
+  if (end > 0) st.setCursor.run(seg, off + end)
   return end
 })
 
-const moveCursorTx = db.transaction((seg: number, off: number) => {
-  setCursor.run(seg, off)
+const moveCursorTx = tx((seg: number, off: number) => {
+  st.setCursor.run(seg, off)
 })
 
 /** The cursor is at the end of a sealed segment (or it is gone): move past it, then delete it. */
@@ -650,7 +676,7 @@ function readAhead(): void {
   replayDecoder!.postMessage(m, rows === null ? [] : [rows.text, rows.nums])
 }
 
-const commitAheadTx = db.transaction((a: Ahead, d: FromDecoder) => {
+const commitAheadTx = tx((a: Ahead, d: FromDecoder) => {
   const r = new PackedRows(Buffer.from(d.text, 0, d.textLen), new Float64Array(d.nums), d.count, d.ascii)
   for (let i = 0; i < r.count; i++) insertRow(r.at(i), r)
   rows.journaled += r.count
@@ -664,9 +690,9 @@ const commitAheadTx = db.transaction((a: Ahead, d: FromDecoder) => {
       Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.length),
       c.reason,
     )
-  senders.flush()
-  volume.flush()
-  setCursor.run(cursorSeg, a.off + a.len)
+  st.senders.flush()
+  st.volume.flush()
+  st.setCursor.run(cursorSeg, a.off + a.len)
 })
 
 function commitAhead(a: Ahead): void {
@@ -777,10 +803,14 @@ function checkpointIfLarge(): void {
  * INTEGER (the column has no type to convert it), gauges such as delays stay REAL.
  */
 function putStat(name: string, v: number, at: number): void {
-  upsertStat.run(name, Number.isSafeInteger(v) ? BigInt(v) : v, at)
+  st.upsertStat.run(name, Number.isSafeInteger(v) ? BigInt(v) : v, at)
 }
 
 function writeStats(): void {
+  if (!journalFileOk()) {
+    pendingStats = null // not into a file the journal's path no longer names
+    return
+  }
   checkpointIfLarge()
   const s = pendingStats!
   db.transaction(() => {
@@ -788,7 +818,8 @@ function writeStats(): void {
     putStat('server_running', 1, s.at)
     putStat('journal_rows_total', rows.journaled, s.at)
     putStat('journal_wal_bytes', walBytes(), s.at)
-    putStat('pruned_rows_total', pruner.pruned, s.at)
+    putStat('journal_recreated_total', journalRecreated, s.at)
+    putStat('pruned_rows_total', st.pruner.pruned, s.at)
     putStat('parse_errors_total', rows.parseErrors, s.at)
     putStat('invalid_utf8_total', rows.invalidUtf8, s.at)
     putStat('nul_messages_total', rows.withNul, s.at)
@@ -799,9 +830,9 @@ function writeStats(): void {
       putStat('consume_duplicate_records_total', rows.remoteDuplicates, s.at)
       putStat('consume_gaps_total', rows.remoteGaps, s.at)
     }
-    if (indexer !== null) {
-      const lag = indexer.lag(s.at)
-      putStat('fts_indexed_to', indexer.indexedTo, s.at)
+    if (st.indexer !== null) {
+      const lag = st.indexer.lag(s.at)
+      putStat('fts_indexed_to', st.indexer.indexedTo, s.at)
       putStat('fts_lag_rows', lag.rows, s.at)
       putStat('fts_lag_seconds', lag.seconds, s.at)
     }
@@ -843,11 +874,7 @@ function onError(err: unknown): void {
       logEvent('journal-busy', { code, message: (err as Error).message, retryMs: kRetryMs })
       report() // health checks see it now, not after the next commit
     }
-    retrying = true
-    retryTimer = setTimeout(() => {
-      retrying = false
-      schedule()
-    }, kRetryMs)
+    retryIn(kRetryMs)
     return
   }
   fatal(`journal ${opts.journalPath}: ${(err as Error).stack ?? String(err)}`)
@@ -906,15 +933,16 @@ let memoryOff = 0
 let memoryRecords = 0
 let memoryBuf = Buffer.alloc(0)
 
-const memoryTx = db.transaction((chunk: Buffer, file: string, off: number): number => {
+const memoryTx = tx((chunk: Buffer, file: string, off: number): number => {
   const end = insertRecords(chunk, 0, chunk.length, opts.batchRows, -1, off)
-  senders.flush()
-  if (end > 0) putMemoryCursor.run(file, off + end)
+  st.senders.flush()
+  st.volume.flush()
+  if (end > 0) st.putMemoryCursor.run(file, off + end)
   return end
 })
 
-const forgetMemoryFileTx = db.transaction((file: string) => {
-  deleteMemoryCursor.run(file)
+const forgetMemoryFileTx = tx((file: string) => {
+  st.deleteMemoryCursor.run(file)
 })
 
 // A crash between deleting a journaled memory file and its cursor row leaves the row: forget it now, so
@@ -931,7 +959,7 @@ function memoryStep(): boolean {
   const file = memoryFiles[0]!
   const path = join(opts.spoolDir!, file)
   if (memoryFd < 0) {
-    memoryOff = (getMemoryCursor.get(file) as { offset: number } | undefined)?.offset ?? 0
+    memoryOff = (st.getMemoryCursor.get(file) as { offset: number } | undefined)?.offset ?? 0
     memoryRecords = 0
     if (memoryBuf.length === 0) memoryBuf = Buffer.allocUnsafe(kChunkBytes)
     memoryFd = openSync(path, 'r')
@@ -973,6 +1001,216 @@ function memoryStep(): boolean {
   return true
 }
 
+function retryIn(ms: number): void {
+  retrying = true
+  retryTimer = setTimeout(() => {
+    retrying = false
+    schedule()
+  }, ms)
+}
+
+// The journal's file under the worker's feet. Deleting journal.db while the server runs does not stop
+// SQLite: it writes on into the unlinked file, and what it commits there is gone at the next start
+// (the spool segments it replayed are deleted). So every stats round (2 s) the path is checked against
+// the open file. When it no longer names it (deleted, renamed, or another file moved over it):
+//   1. The rows committed since the last check that found the file in place (the newest then:
+//      verifiedMaxId), with the positions (spool, memory files, edges, stream), sender tallies and
+//      stats, are copied into a new journal, journal.db.new. Nothing committed after the deletion is
+//      lost; what the operator deleted stays deleted.
+//   2. The old connection is closed and its -wal and -shm at the path are deleted (SQLite leaves them
+//      when its file was unlinked), since a stale -wal beside a database is read as that database's,
+//      and written into it. Only when they are its own, though (or gone): anyone else's stay, and then
+//      the old connection stays open, unused, to the end, so that SQLite never deletes them by name.
+//   3. Once the path is free, journal.db.new is linked there and opened. While another file holds the
+//      name, nothing is committed (connections spill to the spool, health says why) until it is moved.
+const kHeldRetryMs = 1000
+
+type FileId = { dev: number; ino: number }
+
+function fileId(path: string): FileId | null {
+  const s = statSync(path, { throwIfNoEntry: false })
+  return s === undefined ? null : { dev: s.dev, ino: s.ino }
+}
+
+function same(a: FileId | null, b: FileId | null): boolean {
+  return a !== null && b !== null && a.dev === b.dev && a.ino === b.ino
+}
+
+let journalId = fileId(opts.journalPath)!
+let sidecarIds = sidecars(opts.journalPath).map(fileId)
+let verifiedMaxId = (st.maxId.get() as number | null) ?? 0
+let verifiedAt = Date.now()
+/** Why nothing is committed (another file at the path, a new journal that cannot be made), or null. */
+let held: string | null = null
+/** The new journal built from the one the path lost, waiting for the path to be free. */
+let fresh: { path: string; copied: number; since: number } | null = null
+/** Connections to journals the path lost, left open: closing them would delete others' files. */
+const leftOpen: Database.Database[] = []
+let journalRecreated = 0
+
+/** Whether the journal's path still names the open journal; if not, moves to a new one, or holds. */
+function checkJournalFile(): boolean {
+  if (fresh === null) {
+    let now: FileId | null
+    try {
+      now = fileId(opts.journalPath)
+    } catch {
+      return held === null // cannot tell (EACCES on the directory): leave things as they are
+    }
+    if (same(now, journalId)) {
+      verifiedMaxId = (st.maxId.get() as number | null) ?? 0
+      verifiedAt = Date.now()
+      return true
+    }
+    if (!buildFresh()) return false
+  }
+  return placeFresh()
+}
+
+/** checkJournalFile, holding on what it did not foresee (a directory it may no longer read). */
+function journalFileOk(): boolean {
+  try {
+    return checkJournalFile()
+  } catch (err) {
+    const error = (err as { code?: string }).code ?? (err as Error).message
+    hold('journal-recreate-failed', `the journal's path cannot be checked (${error})`, 'fix the cause', error)
+    return false
+  }
+}
+
+/** Steps 1 and 2: the new journal beside the path, and the lost one let go of. */
+function buildFresh(): boolean {
+  const path = `${opts.journalPath}.new`
+  const since = verifiedMaxId
+  let copied: number
+  try {
+    for (const f of [path, `${path}-journal`]) rmSync(f, { force: true })
+    const d = new Database(path) // rollback-journal mode: one self-contained file once closed
+    try {
+      d.exec(kSchema)
+      if (opts.fullText) d.exec(kFullTextSchema)
+      d.pragma(`user_version = ${kSchemaVersion}`)
+    } finally {
+      d.close()
+    }
+    db.prepare('ATTACH DATABASE ? AS fresh').run(path)
+    try {
+      copied = db.transaction(() => {
+        const n = db.prepare('INSERT INTO fresh.messages SELECT * FROM main.messages WHERE id > ?').run(since)
+        for (const t of kCarriedTables) db.exec(`INSERT OR REPLACE INTO fresh.${t} SELECT * FROM main.${t}`)
+        // The per-minute counts of the rows it holds, from the same point on as the lost journal's.
+        db.exec('UPDATE fresh.volume_state SET since = (SELECT since FROM main.volume_state WHERE id = 1)')
+        db.prepare(
+          `INSERT INTO fresh.volume (minute, severity, n)
+           SELECT received_at / 60000, coalesce(severity, -1), count(*) FROM main.messages
+           WHERE id > ? AND received_at >= (SELECT since FROM main.volume_state WHERE id = 1) GROUP BY 1, 2`,
+        ).run(since)
+        return n.changes
+      })()
+    } finally {
+      db.exec('DETACH DATABASE fresh')
+    }
+  } catch (err) {
+    rmSync(path, { force: true })
+    const error = (err as { code?: string }).code ?? (err as Error).message
+    hold(
+      'journal-recreate-failed',
+      `${basename(opts.journalPath)} is gone and a new journal cannot be made (${error})`,
+      'fix the cause; it is tried again every second',
+      error,
+    )
+    return false
+  }
+  const ownSidecars = sidecars(opts.journalPath).every((p, i) => {
+    const now = fileId(p)
+    return now === null || same(now, sidecarIds[i] ?? null)
+  })
+  if (ownSidecars) {
+    db.close()
+    // SQLite keeps the -wal and -shm of a database whose file was unlinked: they are its own (checked
+    // above), and read as the next database's at this path, so they go too.
+    sidecars(opts.journalPath).forEach((p, i) => {
+      if (same(fileId(p), sidecarIds[i] ?? null)) rmSync(p, { force: true })
+    })
+  } else {
+    leftOpen.push(db)
+  }
+  fresh = { path, copied, since }
+  return true
+}
+
+/** Step 3: the new journal at the path once it is free, opened as at start. */
+function placeFresh(): boolean {
+  const path = opts.journalPath
+  const f = fresh!
+  const stale = sidecars(path).filter((p) => existsSync(p))
+  if (stale.length > 0 && !existsSync(path)) {
+    hold(
+      'journal-recreate-failed',
+      `${stale.map((p) => basename(p)).join(' and ')} of another database are at the path`,
+      `move them away; a new journal with the rows since ${new Date(verifiedAt).toISOString()} waits in ${basename(f.path)}`,
+    )
+    return false
+  }
+  try {
+    linkSync(f.path, path) // never over a file that holds the name (EEXIST)
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? (err as Error).message
+    hold(
+      code === 'EEXIST' ? 'journal-replaced' : 'journal-recreate-failed',
+      code === 'EEXIST'
+        ? `${basename(path)} is another file now`
+        : `${basename(path)} is gone and the new journal cannot be put there (${code})`,
+      `move it away; a new journal with the rows since ${new Date(verifiedAt).toISOString()} waits in ${basename(f.path)}`,
+    )
+    return false
+  }
+  rmSync(f.path)
+  fresh = null
+  db = openJournal(path)
+  st = bind(db)
+  journalId = fileId(path)!
+  sidecarIds = sidecars(path).map(fileId)
+  verifiedMaxId = (st.maxId.get() as number | null) ?? 0
+  verifiedAt = Date.now()
+  held = null
+  journalRecreated++
+  logEvent('journal-recreated', {
+    path,
+    copiedRows: f.copied,
+    fromId: f.since + 1,
+    cursor: `${cursorSeg}:${cursorOff}`,
+    why: 'the path no longer named the open journal: the rows committed since the last check, the positions and stats were copied into this new one',
+  })
+  return true
+}
+
+function hold(event: string, why: string, hint: string, error?: string): void {
+  const reason = `${why}: ${hint}`
+  if (held !== reason)
+    logEvent(event, {
+      path: opts.journalPath,
+      error,
+      hint,
+      meanwhile: 'nothing is committed; connections spill to the spool',
+    })
+  held = reason
+  if (failing !== held) {
+    failing = held
+    report() // health says so now
+  }
+}
+
+/** The tables a new journal takes whole from the lost one: positions, sender tallies, counters. */
+const kCarriedTables = [
+  'spool_cursor',
+  'edge_cursor',
+  'consume_cursor',
+  'spool_memory_cursor',
+  'sender_stats',
+  'stats',
+]
+
 function fatal(message: string): never {
   send({ t: 'fatal', message })
   process.exit(1)
@@ -996,6 +1234,12 @@ function finish(): void {
     // the journal cannot be written (locked, disk full): the figures' age tells stats the same
   }
   db.close()
+  if (fresh !== null)
+    logEvent('journal-not-placed', {
+      path: opts.journalPath,
+      file: fresh.path,
+      hint: `it holds the rows journaled since ${new Date(verifiedAt).toISOString()}, the positions and stats: to go on with it, move the file at the path away and rename it to ${basename(opts.journalPath)} before the next start`,
+    })
   send({ t: 'stopped', journaled: rows.journaled })
   port!.close()
 }
