@@ -14,6 +14,7 @@ import type { ForwardProgress } from './forward/protocol.js'
 import { readForwardState } from './forward/state.js'
 import { JournalClient, journalOptions } from './journal/client.js'
 import { TcpConn } from './listen/conn.js'
+import { fdBudget } from './listen/fd-limit.js'
 import { ConnectionGate } from './listen/gate.js'
 import { RelpConn, RelpCounters } from './listen/relp.js'
 import { TcpListener } from './listen/tcp.js'
@@ -174,6 +175,7 @@ export class Server {
       segment: firstSeg,
     })
 
+    this.limitConnections()
     for (const l of cfg.listeners) {
       const listener = this.makeListener(l, router)
       this.listeners.push(listener)
@@ -251,6 +253,31 @@ export class Server {
     }
   }
 
+  /**
+   * limits.maxConnections, or what the open-file limit leaves for connections once the server's own
+   * files are open (listen/fd-limit.ts), whichever is lower; said at start when it is the limit.
+   */
+  private limitConnections(): void {
+    const want = this.config.limits.maxConnections
+    const fds = fdBudget(this.config.listeners.length)
+    if (fds.connections >= want) return
+    if (fds.connections < 1)
+      throw new SpillwayError(
+        ErrorCodes.listen,
+        `the open-file limit (${fds.soft}) leaves no descriptor for connections: the server keeps ` +
+          `${fds.reserved} for its own files; raise it (LimitNOFILE= in the systemd unit, ulimit -n)`,
+      )
+    this.gate.max = fds.connections
+    logEvent('open-file-limit', {
+      limit: fds.soft,
+      hard: fds.hard,
+      maxConnections: want,
+      connectionsAllowed: fds.connections,
+      reserved: fds.reserved,
+      hint: 'limits.maxConnections exceeds what the open-file limit leaves: raise LimitNOFILE= (systemd) or ulimit -n',
+    })
+  }
+
   private forwarded(p: ForwardProgress): void {
     this.forwardPos = { seg: p.seg, off: p.off }
     if (p.seg !== this.forwardSegPosted) {
@@ -295,7 +322,7 @@ export class Server {
   }
 
   stats(): Record<string, number> {
-    const mem = process.memoryUsage()
+    const mem = memoryUsage()
     const loop = this.loop.read()
     return {
       ...this.forwardStats(),
@@ -307,6 +334,8 @@ export class Server {
       relp_protocol_errors_total: this.relp.protocolErrors,
       connections_refused_max_total: this.gate.refused.max_connections,
       connections_refused_per_source_total: this.gate.refused.max_connections_per_source,
+      connections_refused_open_files_total: this.gate.refused.open_files,
+      connections_max: this.gate.max,
       refused_not_allowed_total: this.gate.refused.not_allowed,
       spooled_total: this.spool?.recordsWritten ?? 0,
       spool_bytes_written_total: this.spool?.bytesWritten ?? 0,
@@ -429,6 +458,15 @@ export class Server {
 /** The file descriptor under a socket (Node keeps it on the handle, on Unix). */
 function socketFd(socket: Socket): number | undefined {
   return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd
+}
+
+/** process.memoryUsage(), which reads /proc/self/stat: out of descriptors (EMFILE), -1 for each. */
+function memoryUsage(): { rss: number; heapUsed: number; arrayBuffers: number } {
+  try {
+    return process.memoryUsage()
+  } catch {
+    return { rss: -1, heapUsed: -1, arrayBuffers: -1 }
+  }
 }
 
 function checkSpoolDir(dir: string): void {

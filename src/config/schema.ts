@@ -142,7 +142,10 @@ export const configSchema: Record<string, Field> = {
         min: 1,
         max: 1_000_000,
         default: 10_000,
-        doc: 'Open TCP connections at once, over all listeners; one more is closed at accept and counted.',
+        doc:
+          'Open TCP connections at once, over all listeners; one more is closed at accept and counted. ' +
+          'Capped at what the open-file limit leaves once the server has its own files open (logged at ' +
+          'start: open-file-limit).',
       },
       maxConnectionsPerSource: {
         kind: 'integer',

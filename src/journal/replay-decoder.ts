@@ -30,7 +30,14 @@ const spare: { text: ArrayBuffer; nums: ArrayBuffer }[] = []
 
 port.on('message', (m: ToDecoder) => {
   if (m.rows !== null) spare.push(m.rows)
-  const n = reader.readInto(chunk, m.seg, m.off, m.limit)
+  // A read that fails (EMFILE: out of descriptors for a moment) is declined like a chunk with no whole
+  // record: the worker reads inline, where a failure is retried and logged (journal-busy).
+  let n = 0
+  try {
+    n = reader.readInto(chunk, m.seg, m.off, m.limit)
+  } catch {
+    reader.close()
+  }
   // A read that reached the end of what is there: let go of the file, which the worker deletes once
   // it is journaled (an open descriptor would keep its space until the next chunk).
   if (n < chunk.length) reader.close()

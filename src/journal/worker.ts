@@ -628,7 +628,12 @@ let nextChunkId = 0
 /** Where the decoder found no whole record: the inline path replays from there (a segment's end). */
 let declinedSeg = -1
 let declinedOff = -1
-const replayDecoder = opts.spoolDir !== null && opts.store ? startDecoder(opts.spoolDir) : null
+let replayDecoder = opts.spoolDir !== null && opts.store ? startDecoder(opts.spoolDir) : null
+// The decoder thread failed (it could not even load its code while the process was out of file
+// descriptors): replay goes on inline here, and a new decoder is started after a while.
+const kDecoderRestartMs = 5000
+let decoderRestart: NodeJS.Timeout | null = null
+let decoderFailing = false
 
 function startDecoder(spoolDir: string): Worker {
   const data: DecoderOptions = {
@@ -639,6 +644,7 @@ function startDecoder(spoolDir: string): Worker {
   }
   const w = new Worker(new URL('./replay-decoder.js', import.meta.url), { workerData: data })
   w.on('message', (m: FromDecoder) => {
+    decoderFailing = false
     const i = ahead.findIndex((x) => x.id === m.id)
     if (i >= 0) {
       const a = ahead[i]!
@@ -655,8 +661,29 @@ function startDecoder(spoolDir: string): Worker {
     }
     schedule()
   })
-  w.on('error', (err) => fatal(`replay decoder thread: ${err.stack ?? String(err)}`))
+  w.on('error', (err) => decoderFailed(spoolDir, err))
   return w
+}
+
+function decoderFailed(spoolDir: string, err: Error): void {
+  if (!decoderFailing)
+    logEvent('replay-decoder-error', {
+      error: (err as NodeJS.ErrnoException).code ?? err.message,
+      message: err.message,
+      meanwhile: `replay goes on in the journal worker; a new decoder thread in ${kDecoderRestartMs / 1000} s`,
+    })
+  decoderFailing = true
+  void replayDecoder?.terminate()
+  replayDecoder = null
+  // Chunks it had not decoded yet are read again inline (the cursor is before them); decoded ones commit.
+  const undecoded = ahead.findIndex((a) => a.rows === null)
+  if (undecoded >= 0) ahead.length = undecoded
+  if (!finished && decoderRestart === null)
+    decoderRestart = setTimeout(() => {
+      decoderRestart = null
+      if (!finished && replayDecoder === null) replayDecoder = startDecoder(spoolDir)
+    }, kDecoderRestartMs)
+  schedule()
 }
 
 /**
@@ -863,12 +890,12 @@ function report(): void {
   returned = []
 }
 
-// Transient: another writer holds the lock (a `sqlite3` shell in a write transaction), or the disk is
-// full or failing. Nothing is lost: batches stay queued, the cursor stays put, and the socket thread
+// Transient: another writer holds the lock (a `sqlite3` shell in a write transaction), the disk is
+// full or failing, or the process is out of file descriptors for a moment (EMFILE opening a segment). Nothing is lost: batches stay queued, the cursor stays put, and the socket thread
 // keeps spilling. Logged once per episode, retried until it clears.
 function onError(err: unknown): void {
   const code = (err as { code?: string }).code ?? ''
-  if (/^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN)/.test(code)) {
+  if (/^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN)|^E[MN]FILE$/.test(code)) {
     if (failing === null) {
       failing = code
       logEvent('journal-busy', { code, message: (err as Error).message, retryMs: kRetryMs })
@@ -1222,6 +1249,7 @@ function finish(): void {
   if (burstRetry !== null) clearTimeout(burstRetry)
   if (retryTimer !== null) clearTimeout(retryTimer)
   if (stopTimer !== null) clearTimeout(stopTimer)
+  if (decoderRestart !== null) clearTimeout(decoderRestart)
   // Chunks still being decoded are dropped: the cursor is before them, the next start reads them again.
   void replayDecoder?.terminate()
   caughtUp()

@@ -10,10 +10,13 @@ export const RefusalReason = {
   maxPerSource: 'max_connections_per_source',
   notAllowed: 'not_allowed',
   tlsHandshake: 'tls_handshake',
+  openFiles: 'open_files',
 } as const
 export type RefusalReason = (typeof RefusalReason)[keyof typeof RefusalReason]
 
 const kLogEveryMs = 10_000
+/** After accept() failed for want of descriptors (EMFILE), connections are closed at once this long. */
+const kAcceptPauseMs = 1000
 
 /** A listener's allow-list; null allows everyone. */
 export function allowList(cidrs: readonly string[]): BlockList | null {
@@ -45,10 +48,14 @@ export class ConnectionGate {
     max_connections_per_source: 0,
     not_allowed: 0,
     tls_handshake: 0,
+    open_files: 0,
   }
   open = 0
+  /** limits.maxConnections, or less when the open-file limit leaves less (listen/fd-limit.ts). */
+  max: number
+  /** accept() failed with EMFILE or ENFILE: until then, connections are closed at once. */
+  private pausedUntil = 0
   private readonly perSource = new Map<string, number>()
-  private readonly max: number
   private readonly maxPerSource: number
   private readonly lastLog = new Map<RefusalReason, { at: number; since: number }>()
 
@@ -62,7 +69,9 @@ export class ConnectionGate {
     const source = plainAddress(address)
     let reason: RefusalReason | null = null
     let limit = 0
-    if (!allowed(list, source)) {
+    if (this.pausedUntil > 0 && !this.pauseOver()) {
+      reason = RefusalReason.openFiles
+    } else if (!allowed(list, source)) {
       reason = RefusalReason.notAllowed
     } else if (this.open >= this.max) {
       reason = RefusalReason.maxConnections
@@ -78,6 +87,32 @@ export class ConnectionGate {
     this.open++
     this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1)
     return null
+  }
+
+  /**
+   * accept() failed for want of descriptors: something beyond the connections holds them (a forwarder
+   * catching up, many metrics scrapes). libuv has closed the connections waiting in the backlog; for
+   * kAcceptPauseMs those that still arrive are closed at once too, so they hold no descriptor the spool
+   * or the journal needs, and the episode is logged once. Nothing else stops.
+   */
+  acceptFailed(listener: string, error: string): void {
+    if (this.pausedUntil === 0)
+      logEvent('accept-paused', {
+        listener,
+        error,
+        openConnections: this.open,
+        seconds: kAcceptPauseMs / 1000,
+        hint: 'the process is out of file descriptors: raise LimitNOFILE= (systemd) or ulimit -n',
+      })
+    this.pausedUntil = Date.now() + kAcceptPauseMs
+  }
+
+  /** Whether the pause after EMFILE is over; the first admission after it ends the episode. */
+  private pauseOver(): boolean {
+    if (Date.now() < this.pausedUntil) return false
+    this.pausedUntil = 0
+    logEvent('accept-resumed', { refusedMeanwhile: this.refused.open_files })
+    return true
   }
 
   release(address: string): void {

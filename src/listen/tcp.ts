@@ -152,6 +152,7 @@ export class TcpListener {
       const at = unix ? { path, backlog: 4096 } : { host, port, backlog: 4096 }
       this.server.listen(at, () => {
         this.server.off('error', onError)
+        this.server.on('error', (err) => this.acceptError(err))
         if (unix) {
           try {
             chmodSync(path, Number.parseInt(this.config.mode, 8))
@@ -166,6 +167,16 @@ export class TcpListener {
         resolve({ host, port: typeof a === 'object' && a !== null ? a.port : port })
       })
     })
+  }
+
+  /**
+   * accept() failed. EMFILE and ENFILE (no descriptor left) pause accepting briefly (gate.acceptFailed);
+   * anything else is logged. Neither stops the listener, and neither is left unhandled: an 'error' no one
+   * listens to would end the process.
+   */
+  private acceptError(err: NodeJS.ErrnoException): void {
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') this.gate.acceptFailed(this.name, err.code)
+    else logEvent('accept-error', { listener: this.name, error: err.code ?? err.message })
   }
 
   private accept(accepted: Socket, tls: boolean): void {

@@ -8,6 +8,7 @@ import { createServer, type Server as HttpServer } from 'node:http'
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import type { ConsoleHttp } from '../console/http.js'
 import { ErrorCodes, SpillwayError } from '../errors.js'
+import { logEvent } from '../log.js'
 
 export interface StatusSource {
   /** The server's counters and gauges, by stats-table name. */
@@ -62,6 +63,7 @@ const kCounters: Def[] = [
       'reason=max_connections': s.connections_refused_max_total!,
       'reason=max_connections_per_source': s.connections_refused_per_source_total!,
       'reason=not_allowed': s.refused_not_allowed_total!,
+      'reason=open_files': s.connections_refused_open_files_total!,
     }),
   ],
   [
@@ -254,6 +256,7 @@ export class MetricsServer {
   private readonly http: HttpServer
   private readonly registry: Registry
   private readonly console: ConsoleHttp | null
+  private lastError: string | undefined
 
   constructor(source: StatusSource, opts: HttpOptions) {
     this.registry = metricsRegistry(source)
@@ -327,6 +330,12 @@ export class MetricsServer {
         ),
       )
       this.http.listen(port, host, () => {
+        // From now on an accept error (EMFILE) is the scraper's loss, not the server's end.
+        this.http.removeAllListeners('error')
+        this.http.on('error', (err: NodeJS.ErrnoException) => {
+          if (this.lastError !== err.code) logEvent('metrics-error', { error: err.code ?? err.message })
+          this.lastError = err.code
+        })
         const a = this.http.address()
         resolve(typeof a === 'object' && a !== null ? a.port : port)
       })
