@@ -64,6 +64,8 @@ async function startServer(
       { transport: 'tcp', host: '127.0.0.1', port: 0 },
       { transport: 'udp', host: '127.0.0.1', port: 0 },
     ],
+    // Every connection comes from 127.0.0.1 here: --conns 1000 must not meet the per-source cap.
+    limits: { maxConnectionsPerSource: 1_000_000 },
   }
   if (values.threshold !== undefined) config.spool = { thresholdBytes: Number(values.threshold) }
   Object.assign(config, JSON.parse(values.config))

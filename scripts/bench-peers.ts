@@ -111,6 +111,8 @@ const spillwayAt = (name: string, main: string, nice?: number): Target => ({
           { transport: 'tcp', host: '127.0.0.1', port },
           { transport: 'udp', host: '127.0.0.1', port },
         ],
+        // Every connection comes from 127.0.0.1 here: --conns 1000 must not meet the per-source cap.
+        limits: { maxConnectionsPerSource: 1_000_000 },
       }),
     )
     const argv = [process.execPath, main, 'serve', '--config', 'config.json']

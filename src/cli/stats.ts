@@ -78,7 +78,7 @@ export function render(
     `memory       ${mb(v('memory_buffered_bytes'))} held in memory, not yet on disk (memory lanes ${mb(v('memory_lane_bytes'))}, spool writes ${mb(v('spool_unwritten_bytes'))}, partial frames ${mb(v('partial_frame_bytes'))}); RSS ${mb(v('rss_bytes'))}; loop p99 ${v('event_loop_delay_p99_ms').toFixed(1)} ms (${v('event_loop_delay_own_p99_ms').toFixed(1)} ms its own, without waits for a CPU)`,
     `dropped      spool full ${v('dropped_spool_full_total')}, udp in kernel ${Math.max(0, v('udp_kernel_drops_total'))}, udp queue ${v('dropped_udp_queue_total')}`,
     `refused      max connections ${v('connections_refused_max_total')} (at ${v('connections_max')}), per source ${v('connections_refused_per_source_total')}, not allowed ${v('refused_not_allowed_total')}, out of file descriptors ${v('connections_refused_open_files_total')}`,
-    `other        truncated ${v('truncated_total')}, parse errors ${v('parse_errors_total')}, idle timeouts ${v('idle_timeouts_total')}, corrupt spool records ${v('spool_corrupt_records_total')}`,
+    `other        truncated ${v('truncated_total')}, parse errors ${v('parse_errors_total')}, idle timeouts ${v('idle_timeouts_total')}, frame timeouts ${v('frame_timeouts_total')}, corrupt spool records ${v('spool_corrupt_records_total')}`,
   )
   if (s.forward_connected !== undefined) {
     lines.push(

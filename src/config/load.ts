@@ -29,6 +29,7 @@ export interface Config {
     memoryBytes: number
     maxConnections: number
     maxConnectionsPerSource: number
+    frameTimeoutSeconds: number
     idleTimeoutSeconds: number
     keepAliveSeconds: number
   }

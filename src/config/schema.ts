@@ -151,8 +151,27 @@ export const configSchema: Record<string, Field> = {
         kind: 'integer',
         min: 1,
         max: 1_000_000,
-        default: 1000,
-        doc: 'Open TCP connections at once from one source address.',
+        // A sender keeps one connection per destination (rsyslog, syslog-ng), a relay a few; 100 is ten
+        // times what a busy relay tier opens, and it takes 100 addresses to fill maxConnections' 10,000,
+        // not 10. A NAT gateway or a Docker host whose containers log by TCP may need more.
+        default: 100,
+        doc:
+          'Open TCP connections at once from one source address. Keep it well below maxConnections: ' +
+          'maxConnections / maxConnectionsPerSource addresses can take every connection.',
+      },
+      frameTimeoutSeconds: {
+        kind: 'integer',
+        min: 0,
+        max: 86_400,
+        // Senders write each message whole: its bytes arrive within round trips of each other, even
+        // split over segments. Only a sender trickling bytes (to hold a connection, or its memory for
+        // an unfinished frame) takes seconds. Time the server does not read (spool full, disk behind)
+        // does not count.
+        default: 60,
+        doc:
+          'A message whose first byte has arrived must be complete within this many seconds, or its ' +
+          'connection is closed (the unfinished message is kept, as at EOF, and counted); 0 = no limit. ' +
+          'Time the server is not reading the connection does not count.',
       },
       idleTimeoutSeconds: {
         kind: 'integer',

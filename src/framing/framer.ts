@@ -106,6 +106,11 @@ export class Framer {
     this.counters = counters
   }
 
+  /** Whether a frame has begun and not ended (its bytes may be held in carry, or being skipped). */
+  get inFrame(): boolean {
+    return this.state !== S_START
+  }
+
   /** Bytes of an unfinished frame held between reads. */
   get pendingBytes(): number {
     return this.carryLen

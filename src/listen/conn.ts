@@ -30,6 +30,8 @@ export interface StreamConn extends Lane {
   closed?(): void
   /** Bytes of an unfinished frame held between reads (stats: partial_frame_bytes). */
   readonly pendingBytes: number
+  /** A frame has begun and not ended: limits.frameTimeoutSeconds runs (listen/tcp.ts). */
+  readonly inFrame: boolean
 }
 
 export class TcpConn extends LaneState implements FrameSink, StreamConn {
@@ -74,6 +76,10 @@ export class TcpConn extends LaneState implements FrameSink, StreamConn {
 
   get pendingBytes(): number {
     return this.framer.pendingBytes
+  }
+
+  get inFrame(): boolean {
+    return this.framer.inFrame
   }
 
   pauseReading(): void {

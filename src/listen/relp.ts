@@ -97,6 +97,10 @@ export class RelpConn extends LaneState implements RelpSink, StreamConn, Lane {
     return this.framer.pendingBytes
   }
 
+  get inFrame(): boolean {
+    return this.framer.midFrame
+  }
+
   /** The socket closed (the listener calls this: the socket object is replaced at accept). */
   closed(): void {
     this.sessions.delete(this)

@@ -22,6 +22,7 @@ import { adoptWithReadBuffer } from './read-buffer.js'
 
 export interface TcpLimits {
   maxMessageBytes: number
+  frameTimeoutSeconds: number
   idleTimeoutSeconds: number
   keepAliveSeconds: number
 }
@@ -43,6 +44,11 @@ export class TcpListener {
   private stopping = false
   private serverClosed: Promise<void> = Promise.resolve()
   private readonly subjects = new Set<string>()
+  /** Sweeps connections for frames unfinished past limits.frameTimeoutSeconds. */
+  private frameSweep: NodeJS.Timeout | null = null
+  /** Connections in the middle of a frame, and since when (as far as the sweeps saw, and reading went). */
+  private readonly inFrameSince = new Map<StreamConn, number>()
+  private frameLog = { at: 0, since: 0 }
   /** Every plain-TCP read of this listener lands here; the framer and router copy what they keep. */
   private readonly readBuffer = Buffer.allocUnsafe(64 * 1024)
 
@@ -153,6 +159,11 @@ export class TcpListener {
       this.server.listen(at, () => {
         this.server.off('error', onError)
         this.server.on('error', (err) => this.acceptError(err))
+        const secs = this.limits.frameTimeoutSeconds
+        if (secs > 0) {
+          this.frameSweep = setInterval(() => this.closeStalledFrames(), Math.min(1000, secs * 250))
+          this.frameSweep.unref()
+        }
         if (unix) {
           try {
             chmodSync(path, Number.parseInt(this.config.mode, 8))
@@ -167,6 +178,47 @@ export class TcpListener {
         resolve({ host, port: typeof a === 'object' && a !== null ? a.port : port })
       })
     })
+  }
+
+  /**
+   * A connection whose message has been unfinished past limits.frameTimeoutSeconds is closed: a sender
+   * trickling a byte now and then would otherwise hold its connection (and the memory of the unfinished
+   * frame) for as long as it likes, and a few addresses could take every connection. What it sent is
+   * kept, as at EOF. Logged at most once per 10 s, with how many since. Timed here, by the sweep (up to
+   * a second late), so reading pays nothing for it; a connection the router is not reading (spool full,
+   * disk behind) has its clock started again: its sender could not send.
+   */
+  private closeStalledFrames(): void {
+    const now = Date.now()
+    const ms = this.limits.frameTimeoutSeconds * 1000
+    for (const conn of this.conns) {
+      if (!conn.inFrame) {
+        this.inFrameSince.delete(conn)
+        continue
+      }
+      const since = this.inFrameSince.get(conn)
+      if (since === undefined || conn.socket.isPaused()) {
+        this.inFrameSince.set(conn, now)
+        continue
+      }
+      if (now - since <= ms) continue
+      this.inFrameSince.delete(conn)
+      this.counters.frameTimeouts++
+      if (now - this.frameLog.at >= 10_000) {
+        logEvent('connection-closed', {
+          reason: 'frame_timeout',
+          peer: conn.peer,
+          listener: this.name,
+          seconds: this.limits.frameTimeoutSeconds,
+          closedSinceLastLine: this.frameLog.since,
+        })
+        this.frameLog = { at: now, since: 0 }
+      } else {
+        this.frameLog.since++
+      }
+      conn.finish(true)
+      conn.socket.destroy()
+    }
   }
 
   /**
@@ -220,6 +272,7 @@ export class TcpListener {
       if (!tls) this.gate.release(address)
       this.router.closeLane(conn)
       this.conns.delete(conn)
+      this.inFrameSince.delete(conn)
       conn.closed?.()
       this.counters.connectionsClosed++
     })
@@ -232,6 +285,7 @@ export class TcpListener {
    */
   close(): Promise<void> {
     this.stopping = true
+    if (this.frameSweep !== null) clearInterval(this.frameSweep)
     this.serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     let sessions = false
     for (const conn of this.conns) {

@@ -18,6 +18,8 @@ export class Counters {
   connectionsClosed = 0
   connectionErrors = 0
   idleTimeouts = 0
+  /** Connections closed because a frame stayed unfinished past limits.frameTimeoutSeconds. */
+  frameTimeouts = 0
   tlsHandshakeFailures = 0
   /** Records dropped because the spool was full (policy "drop", or UDP). */
   droppedSpoolFull = 0
@@ -52,6 +54,7 @@ export class Counters {
       connections_closed_total: this.connectionsClosed,
       connection_errors_total: this.connectionErrors,
       idle_timeouts_total: this.idleTimeouts,
+      frame_timeouts_total: this.frameTimeouts,
       tls_handshake_failures_total: this.tlsHandshakeFailures,
       dropped_spool_full_total: this.droppedSpoolFull,
       dropped_udp_queue_total: this.udpQueueDrops,

@@ -72,6 +72,11 @@ const kCounters: Def[] = [
     (s) => ({ '': s.idle_timeouts_total! }),
   ],
   [
+    'spillway_frame_timeouts_total',
+    'Connections closed because a message stayed unfinished past limits.frameTimeoutSeconds.',
+    (s) => ({ '': s.frame_timeouts_total! }),
+  ],
+  [
     'spillway_spool_corrupt_records_total',
     'Spool records set aside as corrupt.',
     (s) => ({ '': s.spool_corrupt_records_total! }),

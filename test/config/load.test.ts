@@ -304,3 +304,9 @@ test('the console beyond loopback needs credentials; user and password go togeth
   ])
     t.notThrows(() => validate(ok, 'c.json'), JSON.stringify(ok))
 })
+
+test('by default ten source addresses cannot take every connection, and a message has a deadline', (t) => {
+  const d = defaults().limits
+  t.true(d.maxConnectionsPerSource * 10 <= d.maxConnections / 10, `${d.maxConnectionsPerSource} x 10`)
+  t.true(d.frameTimeoutSeconds > 0 && d.frameTimeoutSeconds < d.idleTimeoutSeconds)
+})

@@ -122,3 +122,64 @@ test('2,000 idle connections do not stop a new sender from being journaled', asy
   )
   t.is(query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages')[0]!.msg, 'still served')
 })
+
+/** Connects from `localAddress`; resolves once the server has accepted (or closed) it. */
+function openFrom(port: number, localAddress: string): Promise<Socket> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port, localAddress })
+    s.on('connect', () => resolve(s))
+    s.on('error', () => resolve(s))
+  })
+}
+
+test('slow senders cannot hold every connection: a message unfinished past limits.frameTimeoutSeconds closes its connection', async (t) => {
+  // Scaled down from the defaults (10,000 connections, a minute): ten addresses take every slot.
+  const srv = await startServer(t, { config: { limits: { maxConnections: 40, frameTimeoutSeconds: 2 } } })
+  const slow: Socket[] = []
+  t.teardown(() => {
+    for (const s of slow) s.destroy()
+  })
+  for (let a = 2; a < 12; a++)
+    for (let i = 0; i < 4; i++) slow.push(await openFrom(srv.tcpPort, `127.0.0.${a}`))
+  await waitFor('every slot taken', () =>
+    (stat(srv.journalPath, 'connections_open') ?? 0) === 40 ? true : undefined,
+  )
+  // While they hold the slots a real sender is refused.
+  const refused = await openFrom(srv.tcpPort, '127.0.0.1')
+  refused.on('error', () => {})
+  refused.write('<13>1 - real app - - - refused\n')
+  await closed(refused)
+  await waitFor('the refusal in the log', () =>
+    /connection-refused reason=max_connections peer=127\.0\.0\.1 .*limit=40/.test(srv.stderr())
+      ? true
+      : undefined,
+  )
+  // Each sends the first byte of a message it never finishes (one an hour would do).
+  for (const s of slow) s.write(`<13>1 - slow app - - - a message that never ends`)
+  // The real sender is served once their deadline has passed (each try says which it was).
+  let attempt = 0
+  await waitFor(
+    'a connection for the real sender',
+    async () => {
+      const s = await openFrom(srv.tcpPort, '127.0.0.1')
+      s.on('error', () => {})
+      s.end(`<13>1 - real app - - - served ${attempt++}\n`)
+      await closed(s)
+      const served = query(srv.journalPath, "SELECT 1 FROM messages WHERE msg LIKE 'served %'")
+      return served.length > 0 ? true : undefined
+    },
+    30_000,
+  )
+  await waitFor('the frame timeouts counted', () =>
+    stat(srv.journalPath, 'frame_timeouts_total') === 40 ? true : undefined,
+  )
+  t.regex(
+    srv.stderr(),
+    /connection-closed reason=frame_timeout peer=127\.0\.0\.\d+:\d+ listener="tcp 127\.0\.0\.1:0" seconds=2/,
+  )
+  // What the slow senders sent is kept, as at EOF; the refused sender's message was never read.
+  const msgs = query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages').map((r) => r.msg)
+  t.is(msgs.filter((m) => m === 'a message that never ends').length, 40)
+  t.true(msgs.some((m) => m.startsWith('served ')))
+  t.false(msgs.includes('refused'))
+})
