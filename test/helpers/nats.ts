@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import type { ExecutionContext } from 'ava'
-import { freePort } from './peers.js'
+import { onFreePorts, peerListening, spawnPeer } from './peers.js'
 import { waitFor } from './server.js'
 
 const kMain = new URL('../../src/cli/main.js', import.meta.url).pathname
@@ -31,25 +31,6 @@ export interface NatsNode {
   restart(): Promise<void>
 }
 
-function launch(t: ExecutionContext, conf: string) {
-  let out = ''
-  const proc = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] })
-  proc.stdout!.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  proc.stderr!.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()))
-  t.teardown(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGKILL')
-      await exited
-    }
-  })
-  return { proc, log: () => out, exited }
-}
-
 async function startNode(
   t: ExecutionContext,
   dir: string,
@@ -71,16 +52,14 @@ ${extra}
   )
   const node = { name, port, url: `127.0.0.1:${port}` } as NatsNode
   const up = async () => {
-    const l = launch(t, conf)
-    node.proc = l.proc
-    node.log = l.log
-    node.kill = async () => {
-      l.proc.kill('SIGKILL')
-      await l.exited
-    }
+    const peer = spawnPeer(t, 'nats-server', ['-c', conf])
+    node.proc = peer.proc
+    node.log = peer.log
+    node.kill = peer.kill
+    await peerListening(`nats-server ${name}`, peer, cluster === null ? [port] : [port, cluster.port])
     await waitFor(
       `nats-server ${name} ready`,
-      () => (/Server is ready/.test(l.log()) ? true : undefined),
+      () => (/Server is ready/.test(peer.log()) ? true : undefined),
       15_000,
     )
   }
@@ -96,23 +75,30 @@ export async function startNats(
   extra = '',
   client: NatsClientOptions = {},
 ): Promise<NatsNode> {
-  const node = await startNode(t, dir, 'n1', await freePort(), null, extra)
+  const node = await onFreePorts(1, ([port]) => startNode(t, dir, 'n1', port!, null, extra))
   await jetStreamReady(t, [node.url], client)
   return node
 }
 
 /** Three JetStream nodes in one cluster, ready once JetStream answers through the first. */
 export async function startNatsCluster(t: ExecutionContext, dir: string): Promise<NatsNode[]> {
-  const ports = [await freePort(), await freePort(), await freePort()]
-  const cports = [await freePort(), await freePort(), await freePort()]
-  const nodes = await Promise.all(
-    [0, 1, 2].map((i) =>
-      startNode(t, dir, `n${i + 1}`, ports[i]!, {
-        port: cports[i]!,
-        routes: cports.filter((_, j) => j !== i),
-      }),
-    ),
-  )
+  const nodes = await onFreePorts(6, async (all) => {
+    const ports = all.slice(0, 3)
+    const cports = all.slice(3)
+    const started = await Promise.allSettled(
+      [0, 1, 2].map((i) =>
+        startNode(t, dir, `n${i + 1}`, ports[i]!, {
+          port: cports[i]!,
+          routes: cports.filter((_, j) => j !== i),
+        }),
+      ),
+    )
+    const failed = started.find((r) => r.status === 'rejected')
+    if (failed === undefined) return started.map((r) => (r as PromiseFulfilledResult<NatsNode>).value)
+    // One node's port was taken: all three start again on new ports (the routes name each other's).
+    for (const r of started) if (r.status === 'fulfilled') await r.value.kill()
+    throw failed.reason
+  })
   await jetStreamReady(
     t,
     nodes.map((n) => n.url),
