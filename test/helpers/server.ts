@@ -14,7 +14,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs'
-import { createConnection } from 'node:net'
+import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ExecutionContext } from 'ava'
@@ -26,6 +26,8 @@ export interface Running {
   dir: string
   tcpPort: number
   udpPort: number
+  /** The metrics listener's port when ServerOptions.metrics asked for one, else 0. */
+  metricsPort: number
   journalPath: string
   spoolDir: string
   proc: ChildProcess
@@ -42,18 +44,34 @@ export function tempDir(t: ExecutionContext): string {
   return dir
 }
 
-/** Whether files in `dir` can be opened with O_DIRECT (ext4 and tmpfs can; ramfs cannot). */
-export function canDirect(dir: string): boolean {
-  if (constants.O_DIRECT === undefined) return false
+/**
+ * Why files in `dir` cannot be opened with O_DIRECT (ramfs, some overlay filesystems), or null when
+ * they can (ext4, xfs, tmpfs).
+ */
+export function noDirect(dir: string): string | null {
+  if (constants.O_DIRECT === undefined) return 'this platform has no O_DIRECT'
   const probe = join(dir, '.direct-probe')
   writeFileSync(probe, '')
   try {
     closeSync(openSync(probe, constants.O_RDONLY | constants.O_DIRECT))
-    return true
-  } catch {
-    return false
+    return null
+  } catch (err) {
+    return `${dir} refuses O_DIRECT (${(err as NodeJS.ErrnoException).code})`
   } finally {
     unlinkSync(probe)
+  }
+}
+
+/**
+ * Whether the temporary directories tests use take O_DIRECT, decided once when a test file loads, so
+ * tests that need it are registered with test.skip (and the reason in their title) where it is not.
+ */
+export function tmpNoDirect(): string | null {
+  const dir = mkdtempSync(join(tmpdir(), 'spillway-probe-'))
+  try {
+    return noDirect(dir) === null ? null : `the temporary directory ${tmpdir()} refuses O_DIRECT`
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
 }
 
@@ -62,6 +80,10 @@ export interface ServerOptions {
   config?: Record<string, unknown>
   /** A command the server runs under (`prlimit --nofile=...`, `setpriv ...`), before node. */
   wrap?: string[]
+  /** Environment of the server process (TZ, ...), added to this process's. */
+  env?: Record<string, string>
+  /** Turn the metrics listener on, on a free port (then in metricsPort). */
+  metrics?: boolean
 }
 
 /**
@@ -72,9 +94,38 @@ export function unprivileged(): string[] {
   return process.getuid?.() === 0 ? ['setpriv', '--bounding-set=-dac_override,-dac_read_search,-fowner'] : []
 }
 
+/**
+ * Starts `spillway serve` with `opts.config` (TCP and UDP listeners on 127.0.0.1, ports picked by the
+ * kernel, unless it names its own). Its listeners bind port 0 and the server logs the ports it got; the
+ * metrics listener cannot (port 0 turns it off), so it gets a port that was free a moment ago, and
+ * another one if a parallel test took that before the server bound it.
+ */
 export async function startServer(t: ExecutionContext, opts: ServerOptions = {}): Promise<Running> {
+  if (opts.metrics !== true) return startOnce(t, opts, 0)
+  for (let attempt = 1; ; attempt++) {
+    const port = await freeMetricsPort()
+    try {
+      return await startOnce(t, opts, port)
+    } catch (err) {
+      if (attempt === 5 || !/metrics \S+: cannot listen: .*EADDRINUSE/.test((err as Error).message)) throw err
+    }
+  }
+}
+
+function freeMetricsPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.on('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+async function startOnce(t: ExecutionContext, opts: ServerOptions, metricsPort: number): Promise<Running> {
   const dir = opts.dir ?? tempDir(t)
-  const config = {
+  const config: Record<string, unknown> = {
     listeners: [
       { transport: 'tcp', host: '127.0.0.1', port: 0 },
       { transport: 'udp', host: '127.0.0.1', port: 0 },
@@ -82,6 +133,7 @@ export async function startServer(t: ExecutionContext, opts: ServerOptions = {})
     metrics: { port: 0 }, // the HTTP listener's default port is fixed: tests that want it pick a free one
     ...opts.config,
   }
+  if (metricsPort > 0) config.metrics = { host: '127.0.0.1', port: metricsPort }
   const configPath = join(dir, 'config.json')
   writeFileSync(configPath, JSON.stringify(config))
   const [cmd, ...args] = [
@@ -95,6 +147,7 @@ export async function startServer(t: ExecutionContext, opts: ServerOptions = {})
   ]
   const proc = spawn(cmd!, args, {
     cwd: dir,
+    env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'inherit', 'pipe'],
   })
   let err = ''
@@ -107,7 +160,9 @@ export async function startServer(t: ExecutionContext, opts: ServerOptions = {})
         found[m[1] as 'tcp' | 'udp'] ??= Number(m[2]) // the first listener of each transport
       }
       const wantUdp = (config.listeners as { transport: string }[]).some((l) => l.transport === 'udp')
-      if (found.tcp !== undefined && (found.udp !== undefined || !wantUdp))
+      // The metrics listener starts after the others: a port taken there ends the start too.
+      const metricsUp = metricsPort === 0 || / metrics url=/.test(err)
+      if (found.tcp !== undefined && (found.udp !== undefined || !wantUdp) && metricsUp)
         resolve({ tcp: found.tcp, udp: found.udp ?? 0 })
     })
     exited.then((code) => reject(new Error(`server exited with ${code} before listening:\n${err}`)))
@@ -123,6 +178,7 @@ export async function startServer(t: ExecutionContext, opts: ServerOptions = {})
     dir,
     tcpPort: ports.tcp,
     udpPort: ports.udp,
+    metricsPort,
     journalPath: join(dir, 'journal.db'),
     spoolDir: join(dir, 'spool'),
     proc,
