@@ -1,20 +1,26 @@
 // docs/SENDERS.md recipes that can run here, run: nginx's syslog access log, rsyslog over TLS.
-import { execFileSync, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import test from 'ava'
-import { freePort } from '../helpers/peers.js'
+import { onFreePorts, peerListening, spawnPeer } from '../helpers/peers.js'
 import { pki, tlsPort } from '../helpers/pki.js'
+import { need, needRsyslogTls } from '../helpers/programs.js'
 import { query, startServer, waitFor } from '../helpers/server.js'
+
+const run = promisify(execFile)
 
 test('nginx access_log syslog:server=... arrives with app "nginx"', async (t) => {
   const srv = await startServer(t)
   const d = join(srv.dir, 'nginx')
   mkdirSync(join(d, 'logs'), { recursive: true })
-  const port = await freePort()
-  writeFileSync(
-    join(d, 'nginx.conf'),
-    `daemon off;
+  // One process (master_process off): killing it leaves no worker behind holding the port.
+  const port = await onFreePorts(1, async ([port]) => {
+    writeFileSync(
+      join(d, 'nginx.conf'),
+      `daemon off;
+master_process off;
 pid ${d}/nginx.pid;
 error_log ${d}/logs/error.log;
 events {}
@@ -25,12 +31,12 @@ http {
   server { listen 127.0.0.1:${port}; location / { return 200 "hi"; } }
 }
 `,
-  )
-  const p = spawn('nginx', ['-p', d, '-c', join(d, 'nginx.conf')], { stdio: 'ignore' })
-  t.teardown(() => p.kill('SIGKILL'))
-  await waitFor('nginx', async () =>
-    (await fetch(`http://127.0.0.1:${port}/recipe-check`)).ok ? true : undefined,
-  )
+    )
+    const nginx = spawnPeer(t, 'nginx', ['-p', d, '-c', join(d, 'nginx.conf'), '-e', 'stderr'])
+    await peerListening('nginx', nginx, [port!])
+    return port!
+  })
+  t.true((await fetch(`http://127.0.0.1:${port}/recipe-check`)).ok)
   const row = await waitFor(
     'the access log line',
     () =>
@@ -63,13 +69,14 @@ test('rsyslog forwards over TLS with a client certificate; one from another CA i
     },
   })
   const port = await waitFor('the TLS listener', () => tlsPort(srv.stderr()))
-  const relay = async (name: string, client: string): Promise<number> => {
+  needRsyslogTls()
+  const relay = (name: string, client: string): Promise<number> => {
     const r = join(srv.dir, name)
     mkdirSync(join(r, 'work'), { recursive: true })
-    const input = await freePort()
-    writeFileSync(
-      join(r, 'rsyslog.conf'),
-      `global(workDirectory="${r}/work" DefaultNetstreamDriver="gtls"
+    return onFreePorts(1, async ([input]) => {
+      writeFileSync(
+        join(r, 'rsyslog.conf'),
+        `global(workDirectory="${r}/work" DefaultNetstreamDriver="gtls"
   DefaultNetstreamDriverCAFile="${d}/ca.crt" DefaultNetstreamDriverCertFile="${d}/${client}.crt"
   DefaultNetstreamDriverKeyFile="${d}/${client}.key")
 module(load="imtcp")
@@ -80,24 +87,21 @@ ruleset(name="fwd") {
          template="RSYSLOG_SyslogProtocol23Format" action.resumeRetryCount="2")
 }
 `,
-    )
-    const p = spawn('rsyslogd', ['-n', '-f', join(r, 'rsyslog.conf'), '-i', join(r, 'pid')], {
-      stdio: 'ignore',
+      )
+      const p = spawnPeer(t, 'rsyslogd', ['-n', '-f', join(r, 'rsyslog.conf'), '-i', join(r, 'pid')])
+      await peerListening(`rsyslogd ${name}`, p, [input!])
+      await run(need('logger'), [
+        '--server',
+        '127.0.0.1',
+        '--port',
+        String(input),
+        '--tcp',
+        '-t',
+        name,
+        `${name} over tls`,
+      ])
+      return input!
     })
-    t.teardown(() => p.kill('SIGKILL'))
-    await waitFor(`rsyslog ${name}`, () => {
-      try {
-        execFileSync(
-          'logger',
-          ['--server', '127.0.0.1', '--port', String(input), '--tcp', '-t', name, `${name} over tls`],
-          { stdio: 'ignore' },
-        ) // until rsyslog listens, logger fails: say nothing, try again
-        return true
-      } catch {
-        return undefined
-      }
-    })
-    return input
   }
   await relay('trusted', 'client')
   const row = await waitFor(
