@@ -2,6 +2,7 @@ import { execFile, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import test from 'ava'
+import { need } from '../helpers/programs.js'
 import { query, sendTcp, sendUdp, startServer, waitFor, waitForRows } from '../helpers/server.js'
 
 const main = new URL('../../src/cli/main.js', import.meta.url).pathname
@@ -38,7 +39,7 @@ test('the senders view and spillway senders: who sends, how much, the worst this
   )
   t.true(rows.every((r) => r.silent_seconds >= 0 && r.silent_seconds < 60))
   // the view works in the stock sqlite3 shell too
-  const { stdout } = await run('sqlite3', [
+  const { stdout } = await run(need('sqlite3'), [
     srv.journalPath,
     "select messages from senders where sender = 'web1'",
   ])

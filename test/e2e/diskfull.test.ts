@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import anyTest, { type ExecutionContext } from 'ava'
+import { need } from '../helpers/programs.js'
 import { query, sendTcp, startServer, tempDir, waitFor } from '../helpers/server.js'
 
 // Mounting needs root (CI runs as root); elsewhere these are skipped, and say so in ava's output.
@@ -13,7 +14,7 @@ const test: (title: string, fn: (t: ExecutionContext) => Promise<void>) => void 
 function tmpfs(t: ExecutionContext, size: string): string {
   const dir = join(tempDir(t), 'small')
   mkdirSync(dir)
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir])
+  execFileSync(need('mount'), ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir])
   t.teardown(() => execFileSync('umount', ['-l', dir]))
   return dir
 }
@@ -152,7 +153,7 @@ test('spool disk full with limits.memoryBytes reached: the spool.whenFull policy
 test('a spool on a filesystem that refuses O_DIRECT (ramfs): said once, written through the page cache, nothing lost', async (t) => {
   const ram = join(tempDir(t), 'ram')
   mkdirSync(ram)
-  execFileSync('mount', ['-t', 'ramfs', 'ramfs', ram])
+  execFileSync(need('mount'), ['-t', 'ramfs', 'ramfs', ram])
   t.teardown(() => execFileSync('umount', ['-l', ram]))
   const dir = tempDir(t)
   const srv = await startServer(t, {

@@ -5,6 +5,7 @@ import { promisify } from 'node:util'
 import test from 'ava'
 import Database from 'better-sqlite3'
 import { kFullTextSchema, kSchema } from '../../src/journal/schema.js'
+import { need } from '../helpers/programs.js'
 import { query, sendTcp, startServer, stat, tempDir, waitFor, waitForRows } from '../helpers/server.js'
 
 const run = promisify(execFile)
@@ -34,15 +35,15 @@ test('full-text search finds messages once the indexer has caught up, and follow
   t.is(query(srv.journalPath, kSearch, '%connection refused by db1%').length, refused)
   t.is(query(srv.journalPath, kSearch, '%n refused by D%').length, refused) // inside words, any ASCII case
   // The sqlite3 shell, as the README shows it.
-  const { stdout } = await run('sqlite3', [
+  const { stdout } = await run(need('sqlite3'), [
     srv.journalPath,
     "select count(*) from messages where id in (select rowid from messages_fts where msg like '%timeout%')",
   ])
   t.is(stdout.trim(), '30')
   // Deleting rows (retention, or an operator) takes them out of the index too.
-  await run('sqlite3', [srv.journalPath, '.timeout 5000', 'delete from messages where id <= 1000'])
+  await run(need('sqlite3'), [srv.journalPath, '.timeout 5000', 'delete from messages where id <= 1000'])
   t.is(query(srv.journalPath, kSearch, '%timeout%').length, 20)
-  await run('sqlite3', [
+  await run(need('sqlite3'), [
     srv.journalPath,
     '.timeout 5000',
     "insert into messages_fts(messages_fts) values('integrity-check')",
@@ -108,7 +109,7 @@ test("the README's ten queries run in the sqlite3 shell against a live journal",
   await waitFor('the index', () => ((stat(srv.journalPath, 'fts_indexed_to') ?? 0) >= 3 ? true : undefined))
   const results: string[] = []
   for (const q of queries) {
-    const { stdout, stderr } = await run('sqlite3', [srv.journalPath, q])
+    const { stdout, stderr } = await run(need('sqlite3'), [srv.journalPath, q])
     t.is(stderr, '', q)
     results.push(stdout)
   }

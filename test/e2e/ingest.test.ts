@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import test from 'ava'
+import { need } from '../helpers/programs.js'
 import { query, rowCount, sendTcp, sendUdp, startServer, waitFor, waitForRows } from '../helpers/server.js'
 
 const run = promisify(execFile)
@@ -21,7 +22,7 @@ interface Row {
 
 test('logger (TCP 5424, UDP 3164, octet-counted) and nc all land in the journal', async (t) => {
   const srv = await startServer(t)
-  const logger = (...args: string[]) => run('logger', ['--server', '127.0.0.1', ...args])
+  const logger = (...args: string[]) => run(need('logger'), ['--server', '127.0.0.1', ...args])
   const before = Date.now()
   await logger('--port', String(srv.tcpPort), '--tcp', '--rfc5424', '-t', 'app5424', 'hello tcp')
   await logger(
@@ -45,7 +46,8 @@ test('logger (TCP 5424, UDP 3164, octet-counted) and nc all land in the journal'
     'appoctet',
     'hello octet',
   )
-  await run('bash', ['-c', `printf 'line one\\nline two\\n' | nc -q1 127.0.0.1 ${srv.tcpPort}`])
+  need('nc')
+  await run(need('bash'), ['-c', `printf 'line one\\nline two\\n' | nc -q1 127.0.0.1 ${srv.tcpPort}`])
   await waitForRows(srv.journalPath, 5, 5000)
   const rows = query<Row>(srv.journalPath, 'SELECT * FROM messages ORDER BY id')
   const byMsg = new Map(rows.map((r) => [r.msg, r]))
@@ -81,7 +83,7 @@ test('the sqlite3 shell reads the journal while the server runs', async (t) => {
   const srv = await startServer(t)
   await sendTcp(srv.tcpPort, ['<13>Nov 23 10:00:00 web1 nginx[12]: GET /\n'])
   await waitForRows(srv.journalPath, 1)
-  const { stdout } = await run('sqlite3', [
+  const { stdout } = await run(need('sqlite3'), [
     srv.journalPath,
     'select id, host, app, msg from messages order by id desc limit 10',
   ])

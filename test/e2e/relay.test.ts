@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { promisify } from 'node:util'
 import test from 'ava'
 import { startRsyslogRelay, startSyslogNgRelay } from '../helpers/peers.js'
+import { need } from '../helpers/programs.js'
 import { query, startServer, waitFor } from '../helpers/server.js'
 
 const run = promisify(execFile)
@@ -30,7 +31,7 @@ function logger(port: number, tag: string, msg: string, format = '--rfc5424'): P
     '-p',
     'daemon.warning',
   ]
-  return run('logger', [...args, msg])
+  return run(need('logger'), [...args, msg])
 }
 
 function rowsFor(journalPath: string, tag: string, n: number): Promise<Row[]> {

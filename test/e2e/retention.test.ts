@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import test from 'ava'
+import { need } from '../helpers/programs.js'
 import { query, sendTcp, startServer, waitFor, waitForRows } from '../helpers/server.js'
 
 const run = promisify(execFile)
@@ -49,7 +50,7 @@ test('journal.maxRows keeps the newest rows, and the full-text index follows', a
       ? true
       : undefined,
   )
-  await run('sqlite3', [
+  await run(need('sqlite3'), [
     srv.journalPath,
     '.timeout 5000',
     "insert into messages_fts(messages_fts) values('integrity-check')",

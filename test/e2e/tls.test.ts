@@ -5,6 +5,7 @@ import { type ConnectionOptions, connect, type TLSSocket } from 'node:tls'
 import test from 'ava'
 import { freePort } from '../helpers/peers.js'
 import { pki, tlsPort } from '../helpers/pki.js'
+import { need } from '../helpers/programs.js'
 import { query, startServer, waitFor } from '../helpers/server.js'
 
 function open(port: number, d: string, client?: string): Promise<TLSSocket> {
@@ -40,7 +41,7 @@ test('a TLS listener: openssl s_client and a Node client, octet-counted and LF f
   const body = '<13>1 - tlshost app - - - via s_client'
   await new Promise<void>((resolve) => {
     const p = spawn(
-      'openssl',
+      need('openssl'),
       ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', join(d, 'ca.crt'), '-quiet', '-no_ign_eof'],
       {
         stdio: ['pipe', 'ignore', 'ignore'],

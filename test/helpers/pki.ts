@@ -5,12 +5,13 @@ import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ExecutionContext } from 'ava'
+import { need } from './programs.js'
 import { tempDir } from './server.js'
 
 /** A CA, a server certificate for 127.0.0.1, a client certificate from it, and one from another CA. */
 export function pki(t: ExecutionContext): string {
   const d = tempDir(t)
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: 'ignore' })
+  const ssl = (...args: string[]) => execFileSync(need('openssl'), args, { cwd: d, stdio: 'ignore' })
   const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
   for (const ca of ['ca', 'other-ca'])
     ssl(

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ExecutionContext } from 'ava'
 import Database from 'better-sqlite3'
+import { need } from './programs.js'
 
 const kMain = new URL('../../src/cli/main.js', import.meta.url).pathname
 
@@ -299,7 +300,7 @@ export function spoolRecords(spoolDir: string): string[] {
  * accident: the server must keep accepting and spill until it is released.
  */
 export async function holdWriteLock(journalPath: string): Promise<{ release(): Promise<void> }> {
-  const p = spawn('sqlite3', [journalPath], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const p = spawn(need('sqlite3'), [journalPath], { stdio: ['pipe', 'pipe', 'pipe'] })
   let out = ''
   const done = new Promise<void>((resolve) => p.on('exit', () => resolve()))
   await new Promise<void>((resolve, reject) => {
