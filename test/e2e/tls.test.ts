@@ -96,23 +96,78 @@ test('clientAuth "require": a client certificate from the CA is let in and its s
       ? true
       : undefined,
   )
+  // TLS 1.3: the client's handshake completes before the server has checked its certificate; the
+  // refusal arrives as an alert after it. A server that let it in would leave the connection open.
+  // (The refusal is the server closing the connection; an alert may or may not reach the client first.)
   for (const who of ['stranger', undefined]) {
-    const refused = await open(port, d, who).then(
-      (s) =>
-        new Promise<boolean>((resolve) => {
-          // TLS 1.3: the server's rejection arrives after the client's handshake completes
-          s.on('error', () => resolve(true))
-          s.on('close', () => resolve(true))
-          s.write('<13>1 - mtls app - - - must not land\n')
-        }),
-      () => true,
-    )
-    t.true(refused)
+    const s = await open(port, d, who)
+    const ended = new Promise<string>((resolve) => {
+      s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
+      s.on('close', () => resolve('closed without an alert'))
+    })
+    s.resume() // read, so the alert is seen
+    s.write('<13>1 - mtls app - - - must not land\n')
+    const how = await Promise.race([
+      ended,
+      new Promise<string>((r) => setTimeout(() => r('still open after 10 s'), 10_000).unref()),
+    ])
+    s.destroy()
+    t.log(`${who ?? 'no certificate'}: ${how}`)
+    t.not(how, 'still open after 10 s', `${who ?? 'no certificate'} was let in`)
   }
-  await waitFor('the refusals logged', () =>
-    /connection-refused reason=tls_handshake/.test(srv.stderr()) ? true : undefined,
+  // One line for both: refusals of one reason are logged at most once per 10 s.
+  await waitFor('the refusal logged', () =>
+    /connection-refused reason=tls_handshake .*listener="tls 127\.0\.0\.1:0"/.test(srv.stderr())
+      ? true
+      : undefined,
   )
+  await waitFor('both refusals counted', () =>
+    query<{ value: number }>(
+      srv.journalPath,
+      "SELECT value FROM stats WHERE name = 'tls_handshake_failures_total'",
+    )[0]?.value === 2
+      ? true
+      : undefined,
+  )
+  // The refused connections are closed, so nothing of theirs can arrive after this.
   t.is(query(srv.journalPath, "SELECT 1 FROM messages WHERE msg = 'must not land'").length, 0)
+  t.is(await srv.stop(), 0)
+})
+
+test('clientAuth "request": a certificate is asked for, not required; a valid one\'s subject is logged once', async (t) => {
+  const d = pki(t)
+  const srv = await startServer(t, { config: tlsConfig(d, 'request') })
+  const port = await waitFor('the TLS listener', () => tlsPort(srv.stderr()))
+  // From the CA, twice; none; from another CA: all are let in, only the first is on record.
+  for (const [who, text] of [
+    ['client', 'with a certificate'],
+    ['client', 'again with it'],
+    [undefined, 'without one'],
+    ['stranger', 'with a foreign one'],
+  ] as const) {
+    const s = await open(port, d, who)
+    await new Promise<void>((resolve) => {
+      s.on('close', () => resolve())
+      s.end(`<13>1 - req app - - - ${text}\n`)
+    })
+  }
+  const rows = await waitFor('the four messages', () => {
+    const r = query<{ msg: string }>(
+      srv.journalPath,
+      "SELECT msg FROM messages WHERE app = 'app' ORDER BY id",
+    )
+    return r.length === 4 ? r.map((x) => x.msg) : undefined
+  })
+  t.deepEqual(rows, ['with a certificate', 'again with it', 'without one', 'with a foreign one'])
+  t.is(await srv.stop(), 0)
+  const subjects = [
+    ...srv.stderr().matchAll(/tls-client listener="tls 127\.0\.0\.1:0" peer=\S+ subject="([^"]*)"/g),
+  ]
+  t.deepEqual(
+    subjects.map((m) => m[1]),
+    ['CN=client1'],
+  )
+  t.notRegex(srv.stderr(), /connection-refused/)
 })
 
 test('SIGHUP reloads the certificate without dropping established connections', async (t) => {
