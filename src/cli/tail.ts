@@ -44,13 +44,16 @@ export async function tailCommand(argv: string[]): Promise<void> {
   const journal = resolvePaths(loadConfig(values.config)).journal.path
   const tail = new Tail(journal, opts)
   const out = (s: string) => process.stdout.write(s)
+  // Where following starts is read before the first rows are printed: a row journaled after what is
+  // printed is then always followed (a reader that waits for the first lines can rely on it).
+  const newest = opts.follow ? tail.newestId() : 0
   const first = tail.last()
   tail.print(first, out)
   if (!opts.follow) {
     tail.close()
     return
   }
-  let lastId = Math.max(tail.newestId(), first.at(-1)?.id ?? 0)
+  let lastId = Math.max(newest, first.at(-1)?.id ?? 0)
   const stop = () => {
     tail.close()
     process.exit(0)
