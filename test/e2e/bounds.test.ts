@@ -60,7 +60,7 @@ test('spool full, "block": the sender waits, the spool stays near its quota, and
   const srv = await startServer(t, {
     config: { spool: { thresholdBytes: 0, maxBytes: kQuota, whenFull: 'block' } },
   })
-  const lock = await holdWriteLock(srv.journalPath)
+  const lock = await holdWriteLock(t, srv.journalPath)
   const n = 100_000 // ~20 MB: more than the kernel's socket buffers can hold
   const sender = flood(srv.tcpPort, n)
   await waitFor('spool-full on stderr', () =>
@@ -87,7 +87,7 @@ test('spool full, "drop": what does not fit is dropped and counted exactly; UDP 
   const srv = await startServer(t, {
     config: { spool: { thresholdBytes: 0, maxBytes: kQuota, whenFull: 'drop' } },
   })
-  const lock = await holdWriteLock(srv.journalPath)
+  const lock = await holdWriteLock(t, srv.journalPath)
   const n = 20_000
   await flood(srv.tcpPort, n).done
   await sendUdp(
@@ -145,7 +145,7 @@ test('limits.memoryBytes bounds memory over all connections: past it, they spill
   const srv = await startServer(t, {
     config: { limits: { memoryBytes: 1024 * 1024 }, spool: { thresholdBytes: 64 * 1024 * 1024 } },
   })
-  const lock = await holdWriteLock(srv.journalPath)
+  const lock = await holdWriteLock(t, srv.journalPath)
   await Promise.all(Array.from({ length: 20 }, (_, c) => flood(srv.tcpPort, 2000 + c).done))
   // Each connection sent ~400 KB, far below its 64 MiB threshold: only the global cap makes them spill.
   const spooled = await waitFor('records in the spool', () => {

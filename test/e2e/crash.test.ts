@@ -124,7 +124,7 @@ test('memory mode, kill -9: the loss stays within spool.thresholdBytes per conne
   const config = { spool: { thresholdBytes: threshold } }
   const first = await startServer(t, { dir, config })
   // The journal is held, so what the connection had in memory is not committed when the kill comes.
-  const lock = await holdWriteLock(first.journalPath)
+  const lock = await holdWriteLock(t, first.journalPath)
   const n = 5000
   let text = ''
   for (let i = 0; i < n; i++) text += `<13>1 - mem app - - - c=0 s=${i}\n`

@@ -5,7 +5,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import anyTest, { type ExecutionContext } from 'ava'
 import { need } from '../helpers/programs.js'
-import { query, sendTcp, startServer, tempDir, waitFor } from '../helpers/server.js'
+import { holdWriteLock, query, sendTcp, startServer, tempDir, waitFor } from '../helpers/server.js'
 
 // Mounting needs root (CI runs as root); elsewhere these are skipped, and say so in ava's output.
 const test: (title: string, fn: (t: ExecutionContext) => Promise<void>) => void =
@@ -34,27 +34,36 @@ function count(journalPath: string, tag: string): number {
   )[0]!.n
 }
 
-test('spool disk full (ENOSPC): logged once, nothing lost, recovers by itself when space returns', async (t) => {
+test('spool disk full (ENOSPC): logged once, /healthz says so, nothing lost, recovers by itself when space returns', async (t) => {
   const small = tmpfs(t, '2m')
   // Fill most of it, leaving the spool ~256 KiB.
   writeFileSync(join(small, 'filler'), Buffer.alloc(1792 * 1024))
   const dir = tempDir(t)
   const srv = await startServer(t, {
     dir,
+    metrics: true,
     config: {
       spool: { dir: join(small, 'spool'), thresholdBytes: 0, segmentBytes: 65536 },
       journal: { path: join(dir, 'journal.db') },
     },
   })
+  // The journal held meanwhile: no segment is journaled and deleted, so no space comes back before the
+  // filler goes, and the episode is one episode however fast the journal would replay.
+  const lock = await holdWriteLock(t, srv.journalPath)
   const n = 5000 // ~700 KB of records: far more than the space left
   // Durable mode: a sender whose records cannot be written waits (it is not read again) until they are.
   const a = sendTcp(srv.tcpPort, [lines('a', n)])
   await waitFor('spool-error ENOSPC', () =>
     /spool-error .*error=ENOSPC/.test(srv.stderr()) ? true : undefined,
   )
+  const health = await fetch(`http://127.0.0.1:${srv.metricsPort}/healthz`)
+  t.is(health.status, 503)
+  t.regex(await health.text(), /^spool: cannot be written \(see spool-error on stderr\)$/m)
   // Still serving while the disk is full: a new sender is accepted (its first read waits in memory).
   const b = sendTcp(srv.tcpPort, [lines('b', 10)])
   rmSync(join(small, 'filler'))
+  await waitFor('spool-recovered', () => (/spool-recovered/.test(srv.stderr()) ? true : undefined))
+  await lock.release()
   await Promise.all([a, b])
   await waitFor(
     'every message journaled',
@@ -62,7 +71,9 @@ test('spool disk full (ENOSPC): logged once, nothing lost, recovers by itself wh
     30_000,
   )
   t.is(srv.stderr().match(/spool-error/g)?.length, 1, 'the episode is logged once, not per attempt')
-  t.regex(srv.stderr(), /spool-recovered/)
+  await waitFor('healthy again', async () =>
+    (await fetch(`http://127.0.0.1:${srv.metricsPort}/healthz`)).status === 200 ? true : undefined,
+  )
   const dupes = query<{ n: number }>(
     srv.journalPath,
     'SELECT count(*) - count(DISTINCT msg) AS n FROM messages',

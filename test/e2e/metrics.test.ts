@@ -1,8 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync } from 'node:fs'
+import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import test from 'ava'
-import { freePort } from '../helpers/peers.js'
+import { need } from '../helpers/programs.js'
 import {
   holdWriteLock,
   query,
@@ -28,8 +29,8 @@ function metric(text: string, name: string): number | undefined {
 }
 
 test('/metrics in Prometheus text, /healthz failing while the journal cannot be written, spillway stats', async (t) => {
-  const port = await freePort()
-  const srv = await startServer(t, { config: { metrics: { host: '127.0.0.1', port } } })
+  const srv = await startServer(t, { metrics: true })
+  const port = srv.metricsPort
   await waitFor('the metrics line', () =>
     new RegExp(`metrics url=http://127\\.0\\.0\\.1:${port}/metrics`).test(srv.stderr()) ? true : undefined,
   )
@@ -75,7 +76,7 @@ test('/metrics in Prometheus text, /healthz failing while the journal cannot be 
   )
   t.regex(m.body, /^spillway_spool_segments \d+$/m)
   // A write lock held elsewhere: the journal cannot be written, and health says so.
-  const lock = await holdWriteLock(srv.journalPath)
+  const lock = await holdWriteLock(t, srv.journalPath)
   await sendTcp(srv.tcpPort, ['<13>held\n'])
   const h = await waitFor('unhealthy', async () => {
     const r = await scrape(port, '/healthz')
@@ -181,14 +182,15 @@ test('the stats table stores counters as integers, so they read back as 2, not 2
 })
 
 test('bytes waiting in the spool writer (the disk refusing writes) count as memory in stats, /metrics and spillway stats', async (t) => {
-  const port = await freePort()
   const srv = await startServer(t, {
     wrap: unprivileged(),
-    config: { metrics: { host: '127.0.0.1', port }, spool: { thresholdBytes: 65536 } },
+    metrics: true,
+    config: { spool: { thresholdBytes: 65536 } },
   })
+  const port = srv.metricsPort
   // The journal cannot commit (a write lock held elsewhere), so the connection spills; and the segment
   // cannot be created, so what it spills waits in the writer's memory, retried every second.
-  const lock = await holdWriteLock(srv.journalPath)
+  const lock = await holdWriteLock(t, srv.journalPath)
   t.teardown(() => lock.release())
   await sendTcp(srv.tcpPort, ['<13>1 - mem app - - - first\n'])
   await waitFor('journal-busy', () => (/journal-busy code=SQLITE_BUSY/.test(srv.stderr()) ? true : undefined))
@@ -232,3 +234,71 @@ test('bytes waiting in the spool writer (the disk refusing writes) count as memo
   t.is(after.spool_unwritten_bytes, 0)
   t.is(await srv.stop(), 0)
 })
+
+test('spillway stats --watch prints a block at each refresh that follows the server, and exits 1 once it is gone', async (t) => {
+  const srv = await startServer(t, { metrics: true })
+  const p = spawn(process.execPath, [main, '--config', join(srv.dir, 'config.json'), 'stats', '--watch'], {
+    cwd: srv.dir,
+  })
+  t.teardown(() => p.kill())
+  let out = ''
+  let err = ''
+  p.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)))
+  /** The blocks printed so far: a time line, then the figures. */
+  const blocks = () => out.split(/\n(?=\d{4}-\d\d-\d\dT[\d:.]+Z\n)/).filter((b) => /^\d{4}-/.test(b.trim()))
+  const blockWith = (what: string, re: RegExp) =>
+    waitFor(what, () => blocks().find((b) => re.test(b)), 15_000)
+  const first = await blockWith('a first block', /^health +ok$/m)
+  t.regex(first, /^rate +\d+ msgs\/s in, \d+ rows\/s journaled$/m)
+  await sendTcp(srv.tcpPort, ['<13>one\n<13>two\n'])
+  await blockWith(
+    'the messages in a later block',
+    /^received +2 \(tcp 2, tls 0, udp 0, relp 0\); journaled 2$/m,
+  )
+  // The journal held by another writer: a later block says so (the watch goes on while unhealthy).
+  const lock = await holdWriteLock(t, srv.journalPath)
+  await sendTcp(srv.tcpPort, ['<13>three\n'])
+  await blockWith('unhealthy', /^health +journal: cannot be written \(SQLITE_BUSY\)$/m)
+  await lock.release()
+  await blockWith('healthy again with three', /^received +3 .*journaled 3$/m)
+  t.is(p.exitCode, null, 'still watching')
+  t.is(await srv.stop(), 0)
+  t.is(await exited, 1)
+  t.regex(err, /the server is not running: no answer at http:\/\/127\.0\.0\.1:\d+\/status/)
+})
+
+// README: /healthz answers 503 when "a listener is down". Not so today: a listener is only ever marked
+// down when the server closes it at stop. A listening socket destroyed under the server (here with
+// ss -K, as root) refuses every connection while /healthz still says ok, and nothing is logged. Kept as
+// test.failing, so the day it is fixed this turns red and becomes a plain test.
+const asRoot = process.getuid?.() === 0 ? test.failing : test.skip
+asRoot(
+  `/healthz answers 503 once a TCP listener no longer listens${process.getuid?.() === 0 ? '' : ' (skipped: ss -K needs root)'}`,
+  async (t) => {
+    const srv = await startServer(t, { metrics: true })
+    spawnSync(need('ss'), ['-K', 'state', 'listening', `sport = :${srv.tcpPort}`], { stdio: 'ignore' })
+    const refused = await new Promise<boolean>((resolve) => {
+      const c = createConnection({ host: '127.0.0.1', port: srv.tcpPort }, () => {
+        c.destroy()
+        resolve(false)
+      })
+      c.on('error', () => resolve(true))
+    })
+    t.true(refused, 'the listener still accepts: ss -K did not take it down')
+    const h = await waitFor(
+      'unhealthy',
+      async () => {
+        const r = await scrape(srv.metricsPort, '/healthz')
+        return r.status === 503 ? r : undefined
+      },
+      3000,
+    )
+    t.regex(h.body, /^listener tcp 127\.0\.0\.1:0: down$/m)
+  },
+)

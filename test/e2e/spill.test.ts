@@ -37,7 +37,7 @@ function assertExactlyOnceInOrder(
 test('with the journal held back, connections spill to readable spool files; on release every message lands once, in order', async (t) => {
   const srv = await startServer(t, { config: { spool: { thresholdBytes: 2048 } } })
   // The journal exists once the server is up; an operator's sqlite3 shell now holds its write lock.
-  const lock = await holdWriteLock(srv.journalPath)
+  const lock = await holdWriteLock(t, srv.journalPath)
   const conns = 8
   const per = 10_000
   await Promise.all(Array.from({ length: conns }, (_, c) => sendTcp(srv.tcpPort, [lines(c, per)])))
@@ -69,7 +69,7 @@ test('with the journal held back, connections spill to readable spool files; on 
 test('durable mode: kill -9 once everything reached the spool; after restart the journal holds each message exactly once', async (t) => {
   const durable = { spool: { thresholdBytes: 0 } }
   const first = await startServer(t, { config: durable })
-  const lock = await holdWriteLock(first.journalPath)
+  const lock = await holdWriteLock(t, first.journalPath)
   const conns = 4
   const per = 3000
   await Promise.all(Array.from({ length: conns }, (_, c) => sendTcp(first.tcpPort, [lines(c, per)])))
@@ -96,7 +96,7 @@ test('durable mode: kill -9 once everything reached the spool; after restart the
 test('durable mode: kill -9 while the journal is mid-replay neither loses nor duplicates', async (t) => {
   const durable = { spool: { thresholdBytes: 0, segmentBytes: 65536 }, journal: { batchRows: 500 } }
   const first = await startServer(t, { config: durable })
-  const lock = await holdWriteLock(first.journalPath)
+  const lock = await holdWriteLock(t, first.journalPath)
   const conns = 4
   const per = 10000
   await Promise.all(Array.from({ length: conns }, (_, c) => sendTcp(first.tcpPort, [lines(c, per)])))

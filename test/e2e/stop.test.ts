@@ -63,7 +63,7 @@ test('SIGTERM while a sqlite3 session holds the write lock: the server stops, it
   const first = await startServer(t)
   await sendTcp(first.tcpPort, ['<13>1 - c0 app - - - before\n'])
   await waitForRows(first.journalPath, 1)
-  const lock = await holdWriteLock(first.journalPath)
+  const lock = await holdWriteLock(t, first.journalPath)
   t.teardown(() => lock.release())
   // Below spool.thresholdBytes: these wait in memory for the journal, which cannot commit them.
   const n = 2000

@@ -18,6 +18,7 @@ const kInstall: Record<string, string> = {
   openssl: 'apt-get install openssl',
   mount: 'apt-get install mount',
   bash: 'apt-get install bash',
+  ss: 'apt-get install iproute2',
 }
 
 const found = new Map<string, string>()

@@ -299,10 +299,19 @@ export function spoolRecords(spoolDir: string): string[] {
  * A `sqlite3` shell holding the journal's write lock (BEGIN IMMEDIATE), as an operator might by
  * accident: the server must keep accepting and spill until it is released.
  */
-export async function holdWriteLock(journalPath: string): Promise<{ release(): Promise<void> }> {
+export async function holdWriteLock(
+  t: ExecutionContext,
+  journalPath: string,
+): Promise<{ release(): Promise<void> }> {
   const p = spawn(need('sqlite3'), [journalPath], { stdio: ['pipe', 'pipe', 'pipe'] })
   let out = ''
   const done = new Promise<void>((resolve) => p.on('exit', () => resolve()))
+  p.stdin!.on('error', () => {}) // EPIPE when the teardown ended it first
+  // A test that fails while holding it must not leave the shell (and the lock) behind.
+  t.teardown(async () => {
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+    await done
+  })
   await new Promise<void>((resolve, reject) => {
     p.stdout!.on('data', (d: Buffer) => {
       out += d.toString()
@@ -313,6 +322,7 @@ export async function holdWriteLock(journalPath: string): Promise<{ release(): P
   })
   return {
     release: async () => {
+      if (p.exitCode !== null || p.signalCode !== null) return // ended by the teardown already
       p.stdin!.end('COMMIT;\n.quit\n')
       await done
     },
