@@ -1,6 +1,7 @@
-import { createConnection } from 'node:net'
+import { createConnection, type Socket } from 'node:net'
 import test from 'ava'
 import { query, sendTcp, startServer, waitFor } from '../helpers/server.js'
+import { readByServer } from '../helpers/sockets.js'
 
 interface Row {
   msg: string
@@ -47,46 +48,52 @@ test('octet counts that are huge, negative, not numbers or longer than the frame
   t.is(short.orig_len, 300)
 })
 
+/** Writes `bytes` one byte per write, each once the one before has left the socket. */
+async function drip(s: Socket, bytes: Buffer): Promise<void> {
+  for (let i = 0; i < bytes.length; i++)
+    await new Promise<void>((resolve, reject) =>
+      s.write(bytes.subarray(i, i + 1), (err) => (err ? reject(err) : resolve())),
+    )
+}
+
 test('a sender dripping one byte at a time is framed right and does not hold others up', async (t) => {
   const srv = await startServer(t)
   const slow = createConnection({ host: '127.0.0.1', port: srv.tcpPort })
+  slow.setNoDelay(true)
   slow.on('error', () => {})
-  const bytes = Buffer.from('<13>slow and steady\n')
-  let i = 0
-  const drip = setInterval(() => {
-    if (i < bytes.length) slow.write(bytes.subarray(i, ++i))
-    else {
-      clearInterval(drip)
-      slow.end()
-    }
-  }, 20)
-  t.teardown(() => clearInterval(drip))
+  await new Promise((resolve) => slow.once('connect', resolve))
+  // All but the newline, byte by byte; the server has read them before the fast sender starts.
+  await drip(slow, Buffer.from('<13>slow and steady'))
+  await waitFor('the dripped bytes read', () =>
+    readByServer(srv.tcpPort, slow.localPort!) ? true : undefined,
+  )
   await sendTcp(srv.tcpPort, ['<13>fast one\n'])
   await journaled(srv.journalPath, 'fast one')
   t.is(
     query(srv.journalPath, "SELECT 1 FROM messages WHERE msg LIKE 'slow%'").length,
     0,
-    'slow finished too early',
+    'framed before its end',
   )
+  await drip(slow, Buffer.from('\n'))
+  slow.end()
   await journaled(srv.journalPath, 'slow and steady')
+  t.is(query(srv.journalPath, "SELECT 1 FROM messages WHERE msg LIKE '%slow%'").length, 1)
 })
 
 test('a peer that resets mid-frame: what arrived is kept, and the server goes on', async (t) => {
   const srv = await startServer(t)
-  await new Promise<void>((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port: srv.tcpPort }, () => {
-      s.write('<13>complete before reset\n<13>half a mess', () => {
-        setTimeout(() => {
-          s.resetAndDestroy()
-          resolve()
-        }, 100)
-      })
-    })
-    s.on('error', () => {})
-  })
+  const s = createConnection({ host: '127.0.0.1', port: srv.tcpPort })
+  s.on('error', () => {})
+  await new Promise((resolve) => s.once('connect', resolve))
+  await new Promise((resolve) => s.write('<13>complete before reset\n<13>half a mess', resolve))
+  // The reset only once the server has read every byte: a reset discards what is still unread.
+  await waitFor('the bytes read by the server', () =>
+    readByServer(srv.tcpPort, s.localPort!) ? true : undefined,
+  )
+  s.resetAndDestroy()
   await journaled(srv.journalPath, 'complete before reset')
   await journaled(srv.journalPath, 'half a mess')
   await sendTcp(srv.tcpPort, ['<13>valid after the reset\n'])
   await journaled(srv.journalPath, 'valid after the reset')
-  t.pass()
+  t.is(query(srv.journalPath, 'SELECT 1 FROM messages').length, 3)
 })
