@@ -58,6 +58,7 @@ function checkFlooded(t: ExecutionContext, journalPath: string, n: number): void
 
 test('spool full, "block": the sender waits, the spool stays near its quota, and nothing is lost', async (t) => {
   const srv = await startServer(t, {
+    metrics: true,
     config: { spool: { thresholdBytes: 0, maxBytes: kQuota, whenFull: 'block' } },
   })
   const lock = await holdWriteLock(t, srv.journalPath)
@@ -66,8 +67,13 @@ test('spool full, "block": the sender waits, the spool stays near its quota, and
   await waitFor('spool-full on stderr', () =>
     /spool-full backlogBytes=\d+ limit=262144 policy=block/.test(srv.stderr()) ? true : undefined,
   )
-  // Held back: the sender cannot finish while the journal is locked and the spool is full.
-  await new Promise((r) => setTimeout(r, 1000))
+  // Held back: the server stops reading the connection (live counters at /status: the stats table
+  // cannot be written while the journal is locked), so the sender cannot finish.
+  await waitFor('the connection paused', async () => {
+    const r = await fetch(`http://127.0.0.1:${srv.metricsPort}/status`)
+    const { stats } = (await r.json()) as { stats: Record<string, number> }
+    return (stats.paused_spool_full_total ?? 0) >= 1 ? true : undefined
+  })
   t.true(sender.written() < n, 'the sender was never made to wait')
   // Nothing is journaled while the lock is held, so the backlog is every spool byte on disk.
   const backlog = spoolBytes(srv.spoolDir)
