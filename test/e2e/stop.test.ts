@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import test from 'ava'
 import { holdWriteLock, query, sendTcp, startServer, waitFor, waitForRows } from '../helpers/server.js'
+import { readByServer } from '../helpers/sockets.js'
 
 /** Writes numbered messages as fast as the socket takes them until the server closes it. */
 function flood(port: number, conn: number): Promise<number> {
@@ -114,3 +115,32 @@ test('SIGTERM while a sqlite3 session holds the write lock: the server stops, it
   t.is(await third.stop(), 0)
   t.is(query<{ n: number }>(third.journalPath, 'SELECT count(*) AS n FROM messages')[0]!.n, 2 + 2 * n)
 })
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${signal}: exit 0, what was read is journaled, an unfinished frame of an open connection is dropped and counted`, async (t) => {
+    const srv = await startServer(t)
+    const s = createConnection({ host: '127.0.0.1', port: srv.tcpPort })
+    s.on('error', () => {})
+    await new Promise((resolve) => s.once('connect', resolve))
+    s.write('<13>complete line\n<13>unfinished, its sender still connected')
+    await waitForRows(srv.journalPath, 1)
+    // Every byte read by the server before the signal: the unfinished frame is in its framer.
+    await waitFor('the bytes read by the server', () =>
+      readByServer(srv.tcpPort, s.localPort!) ? true : undefined,
+    )
+    srv.proc.kill(signal)
+    t.is(await srv.exited, 0)
+    t.regex(srv.stderr(), /stopping/)
+    t.regex(srv.stderr(), /stopped received=1 .*partialDropped=1 /)
+    t.deepEqual(query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages'), [
+      { msg: 'complete line' },
+    ])
+    t.deepEqual(
+      query<{ value: number }>(
+        srv.journalPath,
+        "SELECT value FROM stats WHERE name = 'partial_frames_dropped_at_stop_total'",
+      ),
+      [{ value: 1 }],
+    )
+  })
+}
