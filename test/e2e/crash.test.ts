@@ -5,6 +5,7 @@ import test from 'ava'
 import {
   holdWriteLock,
   query,
+  type Running,
   rowCount,
   sendTcp,
   spoolRecords,
@@ -118,25 +119,38 @@ test('durable mode, kill -9 at 20 seeded random moments under load: every messag
   t.is(await last.stop(), 0)
 })
 
+/** Live counters of a server started with a metrics listener. */
+async function live(srv: Running): Promise<Record<string, number>> {
+  const r = await fetch(`http://127.0.0.1:${srv.metricsPort}/status`)
+  return ((await r.json()) as { stats: Record<string, number> }).stats
+}
+
+/**
+ * Waits until everything the server has routed to the spool is in its segment files: spooled_total
+ * (records routed to the spool) equals the records on disk. Nothing is journaled meanwhile (the
+ * journal is held), so nothing leaves the spool.
+ */
+async function spoolWritten(srv: Running): Promise<string[]> {
+  return waitFor('the spool writes to be done', async () => {
+    const routed = (await live(srv)).spooled_total ?? -1
+    const r = spoolRecords(srv.spoolDir)
+    return r.length === routed ? r : undefined
+  })
+}
+
 test('memory mode, kill -9: the loss stays within spool.thresholdBytes per connection, nothing is duplicated', async (t) => {
   const dir = tempDir(t)
   const threshold = 64 * 1024
   const config = { spool: { thresholdBytes: threshold } }
-  const first = await startServer(t, { dir, config })
+  const first = await startServer(t, { dir, config, metrics: true })
   // The journal is held, so what the connection had in memory is not committed when the kill comes.
   const lock = await holdWriteLock(t, first.journalPath)
   const n = 5000
   let text = ''
   for (let i = 0; i < n; i++) text += `<13>1 - mem app - - - c=0 s=${i}\n`
+  // sendTcp returns once the server has read everything (it closed its side after the end).
   await sendTcp(first.tcpPort, [text])
-  // sendTcp returned once the server had read everything; wait for its spool writes to settle.
-  let before = -1
-  const spooled = await waitFor('the spool to settle', () => {
-    const r = spoolRecords(first.spoolDir)
-    const settled = r.length > 0 && r.length === before
-    before = r.length
-    return settled ? r : undefined
-  })
+  const spooled = await spoolWritten(first)
   await first.kill9()
   await lock.release()
   const second = await startServer(t, { dir, config })
@@ -166,4 +180,46 @@ test('memory mode, kill -9: the loss stays within spool.thresholdBytes per conne
     rows,
     Array.from({ length: rows.length }, (_, i) => `c=0 s=${lost + i}`),
   )
+})
+
+test('memory mode, kill -9, many connections: the loss stays within limits.memoryBytes in all', async (t) => {
+  const dir = tempDir(t)
+  const threshold = 512 * 1024
+  const memoryBytes = 1024 * 1024 // the smallest allowed
+  const conns = 8 // their thresholds add up to 4 MiB: only limits.memoryBytes bounds the total
+  const config = { spool: { thresholdBytes: threshold }, limits: { memoryBytes } }
+  const first = await startServer(t, { dir, config, metrics: true })
+  const lock = await holdWriteLock(t, first.journalPath)
+  const n = 6000 // ~330 KB a connection: below its threshold, all of them together far past memoryBytes
+  await Promise.all(
+    Array.from({ length: conns }, (_, c) => {
+      let text = ''
+      for (let i = 0; i < n; i++) text += `<13>1 - mem app - - - c=${c} s=${String(i).padStart(5, '0')}\n`
+      return sendTcp(first.tcpPort, [text])
+    }),
+  )
+  const spooled = await spoolWritten(first)
+  await first.kill9()
+  await lock.release()
+  const second = await startServer(t, { dir, config })
+  await waitFor('the spool to be replayed', () =>
+    spoolRecords(second.spoolDir).length === 0 && rowCount(second.journalPath) >= spooled.length
+      ? true
+      : undefined,
+  )
+  const rows = query<{ msg: string }>(second.journalPath, 'SELECT msg FROM messages').map((r) => r.msg)
+  t.is(new Set(rows).size, rows.length, 'a message was journaled twice')
+  const lost = conns * n - rows.length
+  const recordBytes = Buffer.byteLength(spooled[0]!) + 1 // all records are the same size
+  t.true(lost > 0, 'nothing was in memory: the test did not exercise memory mode')
+  // One record of slack per connection: a record is let into memory while the total is below the cap.
+  t.true(
+    lost * recordBytes <= memoryBytes + conns * recordBytes,
+    `${lost} messages (${lost * recordBytes} B) lost, over limits.memoryBytes ${memoryBytes} B`,
+  )
+  // Per connection, the loss is its first messages, within its own threshold.
+  for (let c = 0; c < conns; c++) {
+    const kept = rows.filter((m) => m.startsWith(`c=${c} `)).length
+    t.true((n - kept) * recordBytes <= threshold + recordBytes, `connection ${c} lost ${n - kept}`)
+  }
 })
