@@ -2,13 +2,20 @@ import test from 'ava'
 import { ParsedMessage, parseSyslog } from '../../src/journal/parse.js'
 import { checkZone, setZone, wallClockToUnix } from '../../src/journal/zone.js'
 
+// "local" is this process's TZ. Under TZ=UTC (as CI runs) it would equal the UTC case and prove
+// nothing, so this file runs in a zone of its own, before any time is read (Node applies a TZ set at
+// run time). Kolkata has no summer time: its offset is +05:30 on every date.
+process.env.TZ = 'Asia/Kolkata'
+
 test.afterEach(() => setZone('local'))
 
 test('UTC and local zones', (t) => {
   setZone('UTC')
   t.is(wallClockToUnix(2026, 10, 23, 10, 0, 0, 5), Date.UTC(2026, 10, 23, 10, 0, 0, 5))
   setZone('local')
-  t.is(wallClockToUnix(2026, 10, 23, 10, 0, 0, 5), new Date(2026, 10, 23, 10, 0, 0, 5).getTime())
+  t.is(new Date(Date.UTC(2026, 10, 23, 4, 30)).getHours(), 10, 'this process reads times in Kolkata')
+  t.is(wallClockToUnix(2026, 10, 23, 10, 0, 0, 5), Date.UTC(2026, 10, 23, 4, 30, 0, 5))
+  t.is(wallClockToUnix(2026, 5, 1, 23, 59, 59, 999), Date.UTC(2026, 5, 1, 18, 29, 59, 999))
 })
 
 test('an IANA zone applies its offset, summer and winter', (t) => {
