@@ -623,6 +623,8 @@ interface Ahead {
   rows: FromDecoder | null
 }
 const ahead: Ahead[] = []
+/** Rows committed from chunks the decoder thread decoded (the rest were decoded inline). */
+let decodedAhead = 0
 const spareRows: { text: ArrayBuffer; nums: ArrayBuffer }[] = []
 let nextChunkId = 0
 /** Where the decoder found no whole record: the inline path replays from there (a segment's end). */
@@ -732,6 +734,7 @@ function commitAhead(a: Ahead): void {
   }
   ahead.shift()
   spareRows.push({ text: a.rows!.text, nums: a.rows!.nums })
+  decodedAhead += a.rows!.count
   cursorOff = a.off + a.len
   readAtLeast = 0
   replayedInEpisode += a.rows!.count
@@ -853,6 +856,7 @@ function writeStats(): void {
     putStat('spool_corrupt_records_total', corrupt, s.at)
     putStat('journal_burst_yields_total', burstGate.yields, s.at)
     putStat('journal_burst_yield_seconds_total', burstGate.waitedMs(s.at) / 1000, s.at)
+    putStat('replay_decoder_rows_total', decodedAhead, s.at)
     if (opts.consume !== null) {
       putStat('consume_duplicate_records_total', rows.remoteDuplicates, s.at)
       putStat('consume_gaps_total', rows.remoteGaps, s.at)

@@ -126,5 +126,8 @@ test('a spooled backlog replays through the decoder thread exactly as the record
   t.is(stat('parse_errors_total'), counts.parseErrors)
   t.is(stat('nul_messages_total'), counts.withNul)
   t.is(stat('invalid_utf8_total'), counts.invalidUtf8)
+  // Through the decoder thread: every 4,000-row chunk of this backlog (~400 KB each, above the 256 KiB
+  // below which the worker decodes inline) was decoded there, none inline.
+  t.is(stat('replay_decoder_rows_total'), kRecords, 'rows decoded by the decoder thread')
   t.is(await srv.stop(), 0)
 })
