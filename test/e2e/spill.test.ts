@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process'
 import { readdirSync } from 'node:fs'
+import { promisify } from 'node:util'
 import test from 'ava'
+import { need } from '../helpers/programs.js'
 import {
   holdWriteLock,
   query,
@@ -10,6 +13,8 @@ import {
   waitFor,
   waitForRows,
 } from '../helpers/server.js'
+
+const run = promisify(execFile)
 
 function lines(conn: number, n: number): string {
   let s = ''
@@ -94,7 +99,7 @@ test('durable mode: kill -9 once everything reached the spool; after restart the
 })
 
 test('durable mode: kill -9 while the journal is mid-replay neither loses nor duplicates', async (t) => {
-  const durable = { spool: { thresholdBytes: 0, segmentBytes: 65536 }, journal: { batchRows: 500 } }
+  const durable = { spool: { thresholdBytes: 0, segmentBytes: 65536 }, journal: { batchRows: 100 } }
   const first = await startServer(t, { config: durable })
   const lock = await holdWriteLock(t, first.journalPath)
   const conns = 4
@@ -103,12 +108,23 @@ test('durable mode: kill -9 while the journal is mid-replay neither loses nor du
   await waitFor('every message in the spool', () =>
     spoolRecords(first.spoolDir).length === conns * per ? true : undefined,
   )
-  await lock.release()
-  // Kill as soon as replay has started committing, well before it can finish.
-  await waitFor('replay under way', () => (rowCount(first.journalPath) > 0 ? true : undefined), 10_000)
+  // Replay must be under way and unfinished when the kill lands, however fast this machine replays:
+  // a trigger (created in the same transaction that lets the journal go) stalls the transaction that
+  // inserts row 20,050 indefinitely (a cross join of the table with itself, three times). Replay then
+  // commits up to there and no further; the kill lands while that transaction is open.
+  await lock.release(`CREATE TRIGGER test_stall AFTER INSERT ON messages WHEN NEW.id = 20050
+    BEGIN SELECT count(*) FROM messages a, messages b, messages c; END;`)
+  // Transactions hold at most 100 rows: every one before the stalled one commits.
+  await waitFor('replay up to the stalled transaction', () =>
+    rowCount(first.journalPath) > 20_050 - 100 ? true : undefined,
+  )
   await first.kill9()
   const partial = rowCount(first.journalPath)
-  t.true(partial < conns * per, `replay had already finished (${partial} rows) before the kill`)
+  t.true(partial < 20_050, `${partial} rows before the kill: the stalled transaction committed`)
+  // Mid-segment (with these sizes a segment holds ~780 records): the restart must resume inside one.
+  const cursor = query<{ offset: number }>(first.journalPath, 'SELECT offset FROM spool_cursor')[0]!
+  t.true(cursor.offset > 0, 'the kill landed at a segment boundary: pick another row to stall at')
+  await run(need('sqlite3'), [first.journalPath, 'DROP TRIGGER test_stall'])
   const second = await startServer(t, { dir: first.dir, config: durable })
   await waitForRows(second.journalPath, conns * per)
   assertExactlyOnceInOrder(t, second.journalPath, conns, per)

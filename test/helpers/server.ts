@@ -302,7 +302,7 @@ export function spoolRecords(spoolDir: string): string[] {
 export async function holdWriteLock(
   t: ExecutionContext,
   journalPath: string,
-): Promise<{ release(): Promise<void> }> {
+): Promise<{ release(sqlBeforeCommit?: string): Promise<void> }> {
   const p = spawn(need('sqlite3'), [journalPath], { stdio: ['pipe', 'pipe', 'pipe'] })
   let out = ''
   const done = new Promise<void>((resolve) => p.on('exit', () => resolve()))
@@ -321,9 +321,9 @@ export async function holdWriteLock(
     p.stdin!.write(".timeout 10000\nBEGIN IMMEDIATE;\nSELECT 'locked';\n")
   })
   return {
-    release: async () => {
+    release: async (sql = '') => {
       if (p.exitCode !== null || p.signalCode !== null) return // ended by the teardown already
-      p.stdin!.end('COMMIT;\n.quit\n')
+      p.stdin!.end(`${sql}\nCOMMIT;\n.quit\n`)
       await done
     },
   }
