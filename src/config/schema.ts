@@ -517,7 +517,7 @@ export const configSchema: Record<string, Field> = {
             kind: 'string',
             default: '',
             allowEmpty: true,
-            doc: 'Only subjects matching this ("syslog.web-*"); "" = the whole stream.',
+            doc: 'Only subjects matching this ("syslog.web.*": wildcards match whole tokens); "" = the whole stream.',
           },
           ackWaitSeconds: {
             kind: 'integer',
