@@ -2,17 +2,25 @@
 // centrally. Every scenario checks, message by message, that the central journal holds each accepted
 // message exactly once, in per-connection order, tagged with its edge.
 
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { join } from 'node:path'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
-import { headers } from '@nats-io/transport-node'
+import { credsAuthenticator, headers, type NatsConnection } from '@nats-io/transport-node'
 import test, { type ExecutionContext } from 'ava'
-import { natsClient, startConsumer, startNats, startNatsCluster } from '../helpers/nats.js'
-import { freePort } from '../helpers/peers.js'
+import {
+  natsClient,
+  operatorAuth,
+  type StreamMessage,
+  startConsumer,
+  startNats,
+  startNatsCluster,
+  streamMessages,
+} from '../helpers/nats.js'
+import { onFreePorts, type Peer, peerListening, spawnPeer } from '../helpers/peers.js'
 import { pki } from '../helpers/pki.js'
-import { query, type Running, rowCount, startServer, tempDir, waitFor } from '../helpers/server.js'
+import { holdWriteLock, query, rowCount, startServer, tempDir, waitFor } from '../helpers/server.js'
 
 const kMain = new URL('../../src/cli/main.js', import.meta.url).pathname
 
@@ -77,7 +85,7 @@ function edgeConfig(servers: string[], edge: string, extra: Record<string, unkno
   }
 }
 
-async function stats(srv: Running): Promise<Record<string, number>> {
+async function stats(srv: { journalPath: string }): Promise<Record<string, number>> {
   const rows = query<{ name: string; value: number }>(srv.journalPath, 'SELECT name, value FROM stats')
   return Object.fromEntries(rows.map((r) => [r.name, r.value]))
 }
@@ -115,7 +123,9 @@ test.serial(
     const s = await stats(e1)
     t.is(s.forwarded_total, 20_000)
     t.is(s.forward_lag_messages, 0)
-    // Both consumed the spool: nothing is left but the forward position.
+    // The journal and the forwarder both consumed each edge's spool: no segment is left, only the
+    // forward position.
+    for (const e of [e1, e2]) t.deepEqual(readdirSync(e.spoolDir).sort(), ['forward.state'], e.spoolDir)
     t.deepEqual(
       query<{ instance: string; edge: string }>(
         central.journalPath,
@@ -126,14 +136,62 @@ test.serial(
   },
 )
 
+/**
+ * Waits until the stream's de-duplication window has passed for everything published before this call:
+ * a probe published now under an id is stored again under the same id only once the window is over.
+ */
+async function windowPassed(nc: NatsConnection, subject: string, id: string): Promise<void> {
+  const js = jetstream(nc)
+  const probe = new TextEncoder().encode('<14>probe')
+  await js.publish(subject, probe, { msgID: id })
+  await waitFor(
+    'the de-duplication window to pass',
+    async () => ((await js.publish(subject, probe, { msgID: id })).duplicate ? undefined : true),
+    30_000,
+  )
+}
+
+/**
+ * The edge's messages in the stream, each once: per instance, each message starts where the one before
+ * it ended (or at the start of a later segment). A message published again would start before that.
+ */
+function checkPublishedOnce(
+  t: ExecutionContext,
+  msgs: StreamMessage[],
+  subject: string,
+  records: number,
+): void {
+  const mine = msgs.filter((m) => m.subject === subject)
+  const last = new Map<string, StreamMessage>()
+  for (const m of mine) {
+    const prev = last.get(m.instance)
+    if (
+      prev !== undefined &&
+      !(m.seg === prev.seg ? m.start === prev.end : m.seg > prev.seg && m.start === 0)
+    )
+      t.fail(
+        `stream seq ${m.seq} (${m.seg}:${m.start}) does not follow seq ${prev.seq} (${prev.seg}:${prev.end})`,
+      )
+    last.set(m.instance, m)
+  }
+  t.is(
+    mine.reduce((n, m) => n + m.records, 0),
+    records,
+    'records in the stream',
+  )
+}
+
 test.serial(
-  'kill -9 of an edge mid-forward, three times: after restarts the central journal has every message once',
+  'kill -9 of an edge mid-forward, three times: after restarts the stream and the central journal have every message once',
   async (t) => {
     const nats = await startNats(t, tempDir(t))
     const dir = tempDir(t)
-    // Small messages to the log (~40 records each) so forwarding takes long enough to be interrupted.
-    const config = edgeConfig([nats.url], 'k9', { batchBytes: 4096 })
-    const central = await startConsumer(t, tempDir(t), { servers: [nats.url] })
+    // Small messages to the log (~40 records each) so forwarding takes long enough to be interrupted;
+    // a de-duplication window of a second, which each restart waits out, so that the log cannot hide a
+    // message the restarted edge published again.
+    const config = edgeConfig([nats.url], 'k9', { batchBytes: 4096, duplicateWindowSeconds: 1 })
+    // The probes go to syslog.probe: the central journal reads only the edge's subject.
+    const central = await startConsumer(t, tempDir(t), { servers: [nats.url], filterSubject: 'syslog.k9' })
     const nc = await natsClient(t, [nats.url])
     const jsm = await jetstreamManager(nc)
     let e = await startServer(t, { dir, config: { ...config, limits: { maxMessageBytes: 1024 } } })
@@ -145,6 +203,11 @@ test.serial(
         return now > before + 20 ? true : undefined
       })
       await e.kill9()
+      const forwarded = (await streamMessages(nc, 'SYSLOG'))
+        .filter((m) => m.subject === 'syslog.k9')
+        .reduce((n, m) => n + m.records, 0)
+      t.true(forwarded < 100_000, `round ${round}: forwarding had finished before the kill`)
+      await windowPassed(nc, 'syslog.probe', `probe-${round}`)
       e = await startServer(t, { dir, config: { ...config, limits: { maxMessageBytes: 1024 } } })
     }
     await waitFor(
@@ -154,43 +217,59 @@ test.serial(
     )
     t.is(await e.stop(), 0)
     t.is(await central.stop(), 0)
+    checkPublishedOnce(t, await streamMessages(nc, 'SYSLOG'), 'syslog.k9', 100_000)
     checkExactlyOnce(t, central.journalPath, [{ edge: 'k9', tag: 'k', conns: 5, n: 20_000 }])
+    // Nothing came twice to the central journal either: none was dropped there as a duplicate.
+    t.deepEqual(
+      query(central.journalPath, "SELECT value FROM stats WHERE name = 'consume_duplicate_records_total'"),
+      [{ value: 0 }],
+    )
   },
 )
 
-test.serial('kill -9 of the consumer mid-batch, three times: nothing lost, nothing doubled', async (t) => {
-  const nats = await startNats(t, tempDir(t))
-  const e = await startServer(t, { config: edgeConfig([nats.url], 'c9') })
-  await sendNumbered(e.tcpPort, 'c', 4, 50_000)
-  const centralDir = tempDir(t)
-  const consumerNats = { servers: [nats.url] }
-  let resets = 0
-  for (let round = 0; round < 3; round++) {
-    const c = await startConsumer(t, centralDir, consumerNats)
-    const before = round === 0 ? 0 : rowCount(c.journalPath)
-    await waitFor('the consumer to be journaling', () => {
-      try {
-        return rowCount(c.journalPath) > before + 1000 ? true : undefined
-      } catch {
-        return undefined
-      }
+test.serial(
+  'kill -9 of the consumer between delivery and commit, three times: nothing lost, nothing doubled',
+  async (t) => {
+    const nats = await startNats(t, tempDir(t))
+    const e = await startServer(t, {
+      config: { ...edgeConfig([nats.url], 'c9', { batchBytes: 4096 }), limits: { maxMessageBytes: 1024 } },
     })
-    if (/consume-reset/.test(c.stderr())) resets++
-    await c.kill9()
-  }
-  const last = await startConsumer(t, centralDir, consumerNats)
-  await waitFor(
-    '200,000 rows centrally',
-    () => (rowCount(last.journalPath) >= 200_000 ? true : undefined),
-    60_000,
-  )
-  if (/consume-reset/.test(last.stderr())) resets++
-  // A kill mid-batch leaves messages delivered but not committed: the restart reads again after the commit.
-  t.true(resets > 0, 'no restart found the durable consumer ahead of the journal')
-  t.is(await last.stop(), 0)
-  t.is(await e.stop(), 0)
-  checkExactlyOnce(t, last.journalPath, [{ edge: 'c9', tag: 'c', conns: 4, n: 50_000 }])
-})
+    const centralDir = tempDir(t)
+    const consumerNats = { servers: [nats.url] }
+    const nc = await natsClient(t, [nats.url])
+    const jsm = await jetstreamManager(nc)
+    const sent: { edge: string; tag: string; conns: number; n: number }[] = []
+    for (let round = 0; round < 3; round++) {
+      const c = await startConsumer(t, centralDir, consumerNats)
+      if (round > 0) {
+        // The last one was killed with messages delivered and not committed: this one reads again
+        // from right after the journal's commit, not after the log's delivery.
+        await waitFor('consume-reset', () => (/consume-reset /.test(c.stderr()) ? true : undefined))
+      }
+      // The moment between delivery and commit, held open: the journal is locked, then messages are
+      // sent; what the log delivers now cannot be committed.
+      const lock = await holdWriteLock(t, c.journalPath)
+      await sendNumbered(e.tcpPort, `r${round}`, 2, 5000)
+      sent.push({ edge: 'c9', tag: `r${round}`, conns: 2, n: 5000 })
+      await waitFor('messages delivered past the commit', async () => {
+        const info = await jsm.consumers.info('SYSLOG', 'spillway-journal')
+        const committed = query<{ stream_seq: number }>(
+          c.journalPath,
+          'SELECT stream_seq FROM consume_cursor',
+        )[0]
+        return info.delivered.stream_seq > (committed?.stream_seq ?? 0) ? true : undefined
+      })
+      await c.kill9()
+      await lock.release()
+    }
+    const last = await startConsumer(t, centralDir, consumerNats)
+    await waitFor('consume-reset', () => (/consume-reset /.test(last.stderr()) ? true : undefined))
+    await waitFor('30,000 rows centrally', () => (rowCount(last.journalPath) >= 30_000 ? true : undefined))
+    t.is(await last.stop(), 0)
+    t.is(await e.stop(), 0)
+    checkExactlyOnce(t, last.journalPath, sent)
+  },
+)
 
 test.serial(
   'an edge whose saved position is behind the log resumes from the log, past the de-duplication window',
@@ -198,25 +277,30 @@ test.serial(
     const nats = await startNats(t, tempDir(t))
     const dir = tempDir(t)
     const config = edgeConfig([nats.url], 'behind', { duplicateWindowSeconds: 1 })
-    const central = await startConsumer(t, tempDir(t), { servers: [nats.url] })
+    // (The probe below goes to syslog.probe: the central journal reads only the edge's subject.)
+    const central = await startConsumer(t, tempDir(t), {
+      servers: [nats.url],
+      filterSubject: 'syslog.behind',
+    })
     let e = await startServer(t, { dir, config })
     await sendNumbered(e.tcpPort, 'p', 2, 3000)
     await waitFor('6,000 rows centrally', () => (rowCount(central.journalPath) >= 6000 ? true : undefined))
     t.is(await e.stop(), 0)
     const nc = await natsClient(t, [nats.url])
-    const jsm = await jetstreamManager(nc)
-    const stored = (await jsm.streams.info('SYSLOG')).state.messages
+    const edgeMessages = async () =>
+      (await streamMessages(nc, 'SYSLOG')).filter((m) => m.subject === 'syslog.behind').length
+    const stored = await edgeMessages()
     // As if the edge crashed after the log acknowledged but before it saved its position, and stayed down
     // longer than the window: the saved position goes back to the start of the spool.
     const statePath = join(dir, 'spool', 'forward.state')
     const [instance] = readFileSync(statePath, 'latin1').split(' ')
     writeFileSync(statePath, `${`${instance} 1 0`.padEnd(63, ' ')}\n`)
-    await new Promise((r) => setTimeout(r, 1500)) // the window (1 s) passes: de-duplication cannot help
+    await windowPassed(nc, 'syslog.probe', 'probe') // de-duplication cannot help from here on
     e = await startServer(t, { dir, config })
     await waitFor('forward-resume', () =>
       /forward-resume .*the log has it/.test(e.stderr()) ? true : undefined,
     )
-    t.is((await jsm.streams.info('SYSLOG')).state.messages, stored, 'nothing was published again')
+    t.is(await edgeMessages(), stored, 'nothing was published again')
     await sendNumbered(e.tcpPort, 'q', 1, 1000)
     await waitFor('7,000 rows centrally', () => (rowCount(central.journalPath) >= 7000 ? true : undefined))
     t.is(await e.stop(), 0)
@@ -275,37 +359,22 @@ test.serial(
   },
 )
 
-/** A nats-server with these arguments on 127.0.0.1:port, once it says it is ready. */
-async function plainNats(t: ExecutionContext, port: number, args: string[]): Promise<ChildProcess> {
-  let out = ''
-  const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), ...args])
-  proc.stdout!.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  proc.stderr!.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  const exited = new Promise((resolve) => proc.on('exit', resolve))
-  t.teardown(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) {
-      proc.kill('SIGKILL')
-      await exited
-    }
-  })
-  await waitFor('nats-server ready', () => (/Server is ready/.test(out) ? true : undefined), 15_000)
-  return proc
+/** A nats-server with these arguments on 127.0.0.1:port, once it listens there and says it is ready. */
+async function plainNats(t: ExecutionContext, port: number, args: string[]): Promise<Peer> {
+  const p = spawnPeer(t, 'nats-server', ['-a', '127.0.0.1', '-p', String(port), ...args])
+  await peerListening('nats-server', p, [port])
+  await waitFor('nats-server ready', () => (/Server is ready/.test(p.log()) ? true : undefined), 15_000)
+  return p
 }
 
 test.serial(
   'a NATS server without JetStream: the consumer waits instead of exiting, and journals once JetStream is there',
   async (t) => {
-    const port = await freePort()
-    const plain = await plainNats(t, port, [])
+    const [port, plain] = await onFreePorts(1, async ([p]) => [p!, await plainNats(t, p!, [])] as const)
     const central = await startConsumer(t, tempDir(t), { servers: [`127.0.0.1:${port}`] })
     // Asking for the account's JetStream limits fails here: that request is retried like the rest.
     await waitFor('consume-waiting', () => (/consume-waiting/.test(central.stderr()) ? true : undefined))
-    plain.kill('SIGKILL')
-    await new Promise((resolve) => plain.on('exit', resolve))
+    await plain.kill()
     await plainNats(t, port, ['-js', '-sd', tempDir(t)])
     const nc = await natsClient(t, [`127.0.0.1:${port}`])
     await (await jetstreamManager(nc)).streams.add({ name: 'SYSLOG', subjects: ['syslog.*'] })
@@ -359,6 +428,151 @@ test.serial(
 )
 
 test.serial(
+  'a token: the edge and the consumer authenticate with it; a wrong one is a clear error while the edge keeps receiving',
+  async (t) => {
+    const nats = await startNats(t, tempDir(t), 'authorization { token: "s3cret-token" }', {
+      token: 's3cret-token',
+    })
+    const e = await startServer(t, { config: edgeConfig([nats.url], 'tok', { token: 's3cret-token' }) })
+    const central = await startConsumer(t, tempDir(t), { servers: [nats.url], token: 's3cret-token' })
+    await sendNumbered(e.tcpPort, 't', 1, 500)
+    await waitFor('500 rows centrally', () => (rowCount(central.journalPath) >= 500 ? true : undefined))
+    t.is(await e.stop(), 0)
+    t.is(await central.stop(), 0)
+    checkExactlyOnce(t, central.journalPath, [{ edge: 'tok', tag: 't', conns: 1, n: 500 }])
+    const bad = await startServer(t, { config: edgeConfig([nats.url], 'bad', { token: 'wrong' }) })
+    await waitFor('forward-error', () =>
+      /forward-error stage=connect .*Authorization Violation; check forward\.nats\.user\/password, token or credsFile/.test(
+        bad.stderr(),
+      )
+        ? true
+        : undefined,
+    )
+    await sendNumbered(bad.tcpPort, 'v', 1, 100)
+    await waitFor('journaled locally', () => (rowCount(bad.journalPath) === 100 ? true : undefined))
+    t.is(await bad.stop(), 0)
+  },
+)
+
+test.serial(
+  'credentials files (operator mode, JWT and NKey): edge and consumer get in; a user of an account the server does not know does not',
+  async (t) => {
+    const dir = tempDir(t)
+    const auth = operatorAuth(dir)
+    const nats = await startNats(t, dir, auth.config, {
+      authenticator: credsAuthenticator(readFileSync(auth.creds('test'))),
+    })
+    const e = await startServer(t, {
+      config: edgeConfig([nats.url], 'creds', { credsFile: auth.creds('edge') }),
+    })
+    const central = await startConsumer(t, tempDir(t), {
+      servers: [nats.url],
+      credsFile: auth.creds('central'),
+    })
+    await sendNumbered(e.tcpPort, 'k', 1, 500)
+    await waitFor('500 rows centrally', () => (rowCount(central.journalPath) >= 500 ? true : undefined))
+    t.is(await e.stop(), 0)
+    t.is(await central.stop(), 0)
+    checkExactlyOnce(t, central.journalPath, [{ edge: 'creds', tag: 'k', conns: 1, n: 500 }])
+    const stranger = await startServer(t, {
+      config: edgeConfig([nats.url], 'stranger', { credsFile: auth.foreignCreds() }),
+    })
+    await waitFor('forward-error', () =>
+      /forward-error stage=connect .*Authorization Violation; check forward\.nats\.user\/password, token or credsFile/.test(
+        stranger.stderr(),
+      )
+        ? true
+        : undefined,
+    )
+    t.is(await stranger.stop(), 0)
+  },
+)
+
+test.serial(
+  'createStream false: the edge does not create the stream, says so, keeps the spool, and forwards once it exists',
+  async (t) => {
+    const nats = await startNats(t, tempDir(t))
+    const e = await startServer(t, { config: edgeConfig([nats.url], 'nocreate', { createStream: false }) })
+    await sendNumbered(e.tcpPort, 'n', 1, 300)
+    await waitFor('forward-error stage=stream', () =>
+      /forward-error stage=stream stream=SYSLOG .*stream not found/.test(e.stderr()) ? true : undefined,
+    )
+    const nc = await natsClient(t, [nats.url])
+    const jsm = await jetstreamManager(nc)
+    t.deepEqual(await jsm.streams.names().next(), [], 'the edge created the stream')
+    t.notRegex(e.stderr(), /forward-stream-created/)
+    // Created by hand, as an operator would with other settings: the edge finds it and forwards.
+    await jsm.streams.add({ name: 'SYSLOG', subjects: ['syslog.*'], num_replicas: 1 })
+    const central = await startConsumer(t, tempDir(t), { servers: [nats.url] })
+    await waitFor('300 rows centrally', () => (rowCount(central.journalPath) >= 300 ? true : undefined))
+    t.is(await e.stop(), 0)
+    t.is(await central.stop(), 0)
+    checkExactlyOnce(t, central.journalPath, [{ edge: 'nocreate', tag: 'n', conns: 1, n: 300 }])
+    t.deepEqual(readdirSync(e.spoolDir).sort(), ['forward.state'])
+  },
+)
+
+test.serial(
+  'consume.nats.filterSubject: a central journal reads only its share of the edges (a wildcard token); the stream holds all',
+  async (t) => {
+    const nats = await startNats(t, tempDir(t))
+    // NATS wildcards match whole tokens: the edges of a share have a token of their own in their
+    // subject, and the stream (made by hand: an edge makes one of its own pattern only) takes them all.
+    const nc = await natsClient(t, [nats.url])
+    await (await jetstreamManager(nc)).streams.add({ name: 'SYSLOG', subjects: ['syslog.>'] })
+    const share = (edge: string, group: string) =>
+      edgeConfig([nats.url], edge, { subject: `syslog.${group}.{edge}`, createStream: false })
+    const web = await startServer(t, { config: share('web-1', 'web') })
+    const db = await startServer(t, { config: share('db-1', 'db') })
+    const central = await startConsumer(t, tempDir(t), { servers: [nats.url], filterSubject: 'syslog.web.*' })
+    await Promise.all([sendNumbered(web.tcpPort, 'w', 2, 1000), sendNumbered(db.tcpPort, 'd', 2, 1000)])
+    await waitFor('both edges in the stream', async () => {
+      const m = await streamMessages(nc, 'SYSLOG')
+      const n = (subject: string) => m.filter((x) => x.subject === subject).reduce((a, x) => a + x.records, 0)
+      return n('syslog.web.web-1') === 2000 && n('syslog.db.db-1') === 2000 ? true : undefined
+    })
+    await waitFor('2,000 rows centrally', () => (rowCount(central.journalPath) >= 2000 ? true : undefined))
+    // Nothing left for it in the stream: db-1's messages are not its to read.
+    await waitFor('the consumer with nothing pending', async () =>
+      (await stats(central)).consume_pending_messages === 0 ? true : undefined,
+    )
+    t.is(await web.stop(), 0)
+    t.is(await db.stop(), 0)
+    t.is(await central.stop(), 0)
+    checkExactlyOnce(t, central.journalPath, [{ edge: 'web-1', tag: 'w', conns: 2, n: 1000 }])
+  },
+)
+
+test.serial(
+  'consume.nats.ackWaitSeconds: the log redelivers what the consumer has not acknowledged after that long; still once in the journal',
+  async (t) => {
+    const nats = await startNats(t, tempDir(t))
+    const e = await startServer(t, {
+      config: { ...edgeConfig([nats.url], 'ack', { batchBytes: 4096 }), limits: { maxMessageBytes: 1024 } },
+    })
+    const central = await startConsumer(t, tempDir(t), { servers: [nats.url], ackWaitSeconds: 1 })
+    const nc = await natsClient(t, [nats.url])
+    const jsm = await jetstreamManager(nc)
+    const ackWait = await waitFor(
+      'the durable consumer',
+      async () => (await jsm.consumers.info('SYSLOG', 'spillway-journal')).config.ack_wait,
+    )
+    t.is(ackWait, 1_000_000_000) // nanoseconds
+    // Nothing can be committed, so nothing is acknowledged: after a second the log sends it again.
+    const lock = await holdWriteLock(t, central.journalPath)
+    await sendNumbered(e.tcpPort, 'a', 1, 2000)
+    await waitFor('a redelivery', async () =>
+      (await jsm.consumers.info('SYSLOG', 'spillway-journal')).num_redelivered > 0 ? true : undefined,
+    )
+    await lock.release()
+    await waitFor('2,000 rows centrally', () => (rowCount(central.journalPath) >= 2000 ? true : undefined))
+    t.is(await e.stop(), 0)
+    t.is(await central.stop(), 0)
+    checkExactlyOnce(t, central.journalPath, [{ edge: 'ack', tag: 'a', conns: 1, n: 2000 }])
+  },
+)
+
+test.serial(
   'TLS with client certificates to NATS: edge and consumer get in; a certificate from another CA does not',
   async (t) => {
     const certs = pki(t)
@@ -395,13 +609,12 @@ test.serial(
 test.serial(
   'the log unreachable for a while: the spool fills, lag shows, forwarding resumes by itself',
   async (t) => {
-    const metricsPort = await freePort()
     const nats = await startNats(t, tempDir(t))
     const e = await startServer(t, {
+      metrics: true,
       config: {
         ...edgeConfig([nats.url], 'away'),
         journal: { enabled: false },
-        metrics: { port: metricsPort },
       },
     })
     const central = await startConsumer(t, tempDir(t), { servers: [nats.url] })
@@ -417,10 +630,10 @@ test.serial(
       return s.forward_lag_messages === 10_000 && s.forward_connected === 0 ? s : undefined
     })
     t.true(away.spool_backlog_bytes! > 10_000 * 40, 'the spool holds what was not forwarded')
-    const health = await fetch(`http://127.0.0.1:${metricsPort}/healthz`)
+    const health = await fetch(`http://127.0.0.1:${e.metricsPort}/healthz`)
     t.is(health.status, 503)
     t.regex(await health.text(), /forward: not connected to NATS/)
-    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    const metrics = await (await fetch(`http://127.0.0.1:${e.metricsPort}/metrics`)).text()
     t.regex(metrics, /^spillway_forward_lag_messages 10000$/m)
     t.regex(metrics, /^spillway_forward_connected 0$/m)
     const cli = spawnSync(process.execPath, [kMain, '--config', join(e.dir, 'config.json'), 'stats'], {

@@ -2,10 +2,12 @@
 // installs) on loopback ports, one node or a three-node cluster, each with its own store directory.
 
 import { type ChildProcess, spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { createAccount, createOperator, createUser, type KeyPair } from '@nats-io/nkeys'
+import { type Authenticator, connect, type NatsConnection } from '@nats-io/transport-node'
 import type { ExecutionContext } from 'ava'
 import { onFreePorts, peerListening, spawnPeer } from './peers.js'
 import { waitFor } from './server.js'
@@ -16,6 +18,9 @@ const kMain = new URL('../../src/cli/main.js', import.meta.url).pathname
 export interface NatsClientOptions {
   user?: string
   pass?: string
+  token?: string
+  /** credsAuthenticator(...) of a credentials file. */
+  authenticator?: Authenticator
   tls?: { caFile?: string; certFile?: string; keyFile?: string }
 }
 
@@ -184,4 +189,148 @@ export async function startConsumer(
       await exited
     },
   }
+}
+
+const b64url = (b: Uint8Array | string) => Buffer.from(b).toString('base64url')
+
+/** A NATS JWT (version 2 claims), signed by `issuer`: what nsc writes. */
+function natsJwt(issuer: KeyPair, subject: string, name: string, nats: Record<string, unknown>): string {
+  const claims = {
+    jti: '',
+    iat: Math.floor(Date.now() / 1000),
+    iss: issuer.getPublicKey(),
+    name,
+    sub: subject,
+    nats: { ...nats, version: 2 },
+  }
+  // The claims' id: base32 of their SHA-512/256 with the id empty, as the jwt library computes it.
+  const digest = createHash('sha512-256').update(JSON.stringify(claims)).digest()
+  claims.jti = base32(digest)
+  const head = b64url(JSON.stringify({ typ: 'JWT', alg: 'ed25519-nkey' }))
+  const body = b64url(JSON.stringify(claims))
+  return `${head}.${body}.${b64url(issuer.sign(new TextEncoder().encode(`${head}.${body}`)))}`
+}
+
+/** RFC 4648 base32 without padding. */
+function base32(b: Uint8Array): string {
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+  let out = ''
+  let bits = 0
+  let value = 0
+  for (const byte of b) {
+    value = (value << 8) | byte
+    bits += 8
+    while (bits >= 5) {
+      out += abc[(value >>> (bits - 5)) & 31]
+      bits -= 5
+    }
+  }
+  if (bits > 0) out += abc[(value << (5 - bits)) & 31]
+  return out
+}
+
+const kNoLimits = {
+  subs: -1,
+  data: -1,
+  payload: -1,
+  imports: -1,
+  exports: -1,
+  wildcards: true,
+  conn: -1,
+  leaf: -1,
+}
+
+/** A credentials file as nsc writes it: the user's JWT, then its NKey seed. */
+function credsFile(path: string, jwt: string, user: KeyPair): string {
+  const seed = new TextDecoder().decode(user.getSeed())
+  writeFileSync(
+    path,
+    `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n\n` +
+      `-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`,
+  )
+  return path
+}
+
+/**
+ * Decentralized (operator mode) auth, as nsc sets it up: an operator, an account with JetStream, and
+ * users with credentials files. `config` goes into the server's config; `creds(name)` writes a user of
+ * the account; `foreignCreds()` a user of an account the server does not know.
+ */
+export function operatorAuth(dir: string): {
+  config: string
+  creds(name: string): string
+  foreignCreds(): string
+} {
+  const operator = createOperator()
+  const system = createAccount()
+  const account = createAccount()
+  const opJwt = natsJwt(operator, operator.getPublicKey(), 'operator', {
+    type: 'operator',
+    system_account: system.getPublicKey(),
+  })
+  const sysJwt = natsJwt(operator, system.getPublicKey(), 'SYS', { type: 'account', limits: kNoLimits })
+  const accJwt = natsJwt(operator, account.getPublicKey(), 'logs', {
+    type: 'account',
+    limits: { ...kNoLimits, mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 },
+  })
+  writeFileSync(join(dir, 'operator.jwt'), opJwt)
+  const user = (acc: KeyPair, name: string) => {
+    const u = createUser()
+    const jwt = natsJwt(acc, u.getPublicKey(), name, {
+      type: 'user',
+      pub: {},
+      sub: {},
+      subs: -1,
+      data: -1,
+      payload: -1,
+    })
+    return credsFile(join(dir, `${name}.creds`), jwt, u)
+  }
+  return {
+    config: `operator: "${join(dir, 'operator.jwt')}"
+system_account: ${system.getPublicKey()}
+resolver: MEMORY
+resolver_preload: { ${account.getPublicKey()}: "${accJwt}", ${system.getPublicKey()}: "${sysJwt}" }`,
+    creds: (name) => user(account, name),
+    foreignCreds: () => user(createAccount(), 'foreign'),
+  }
+}
+
+export interface StreamMessage {
+  seq: number
+  subject: string
+  instance: string
+  /** Spillway-Pos: segment, start and end offsets of the spool records it carries. */
+  seg: number
+  start: number
+  end: number
+  records: number
+}
+
+/** Every message the stream holds, in order, with the spool position an edge published it from. */
+export async function streamMessages(nc: NatsConnection, stream: string): Promise<StreamMessage[]> {
+  const jsm = await jetstreamManager(nc)
+  const { first_seq, last_seq } = (await jsm.streams.info(stream)).state
+  const out: StreamMessage[] = []
+  for (let seq = first_seq; seq <= last_seq && last_seq > 0; seq += 100) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(100, last_seq - seq + 1) }, (_, i) =>
+        jsm.streams.getMessage(stream, { seq: seq + i }),
+      ),
+    )
+    for (const m of batch) {
+      if (m === null) continue // deleted
+      const [s, a, b] = (m.header?.get('Spillway-Pos') ?? '').split(':').map(Number)
+      out.push({
+        seq: m.seq,
+        subject: m.subject,
+        instance: m.header?.get('Spillway-Instance') ?? '',
+        seg: s ?? -1,
+        start: a ?? -1,
+        end: b ?? -1,
+        records: Number(m.header?.get('Spillway-Records') ?? 0),
+      })
+    }
+  }
+  return out
 }

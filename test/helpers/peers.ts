@@ -28,6 +28,7 @@ export async function freePorts(n: number): Promise<number[]> {
   }
 }
 
+/** One port free a moment ago (the benchmark scripts pick their ports with it). */
 export async function freePort(): Promise<number> {
   return (await freePorts(1))[0]!
 }
