@@ -12,7 +12,7 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks'
 
-const kResolutionMs = 5
+export const kResolutionMs = 5
 
 export interface LoopDelay {
   p99Ms: number
@@ -39,16 +39,40 @@ export class LoopMonitor {
   /** Call on the thread to be measured: /proc/thread-self names the caller. */
   start(): void {
     if (this.timer !== null) return
+    let waitNs = -1
     try {
       this.fd = openSync('/proc/thread-self/schedstat', 'r')
-      this.firstWaitNs = this.lastWaitNs = this.readWaitNs()
-      this.known = true
+      waitNs = this.readWaitNs()
     } catch {
       this.fd = -1
     }
-    this.last = performance.now()
+    this.begin(performance.now(), waitNs)
     this.timer = setInterval(() => this.tick(), kResolutionMs)
     this.timer.unref()
+  }
+
+  /**
+   * Starts measuring at `now` (ms) with the thread's CPU wait so far, `waitNs` (-1: unknown here).
+   * start() passes the real clock and /proc; a test can drive sample() with a simulated one.
+   */
+  begin(now: number, waitNs: number): void {
+    this.last = now
+    this.known = waitNs >= 0
+    this.firstWaitNs = this.lastWaitNs = Math.max(0, waitNs)
+  }
+
+  /** A tick of the timer that came at `now`, with the thread's CPU wait so far `waitNs`. */
+  sample(now: number, waitNs: number): void {
+    const lateMs = Math.max(0, now - this.last - kResolutionMs)
+    this.last = now
+    let waitMs = 0
+    if (this.known) {
+      waitMs = (waitNs - this.lastWaitNs) / 1e6
+      this.lastWaitNs = waitNs
+    }
+    // Histograms take integers >= 1: microseconds, plus one.
+    this.delay.record(Math.round(lateMs * 1000) + 1)
+    this.own.record(Math.round(Math.max(0, lateMs - waitMs) * 1000) + 1)
   }
 
   stop(): void {
@@ -73,18 +97,7 @@ export class LoopMonitor {
   }
 
   private tick(): void {
-    const now = performance.now()
-    const lateMs = Math.max(0, now - this.last - kResolutionMs)
-    this.last = now
-    let waitMs = 0
-    if (this.fd >= 0) {
-      const w = this.readWaitNs()
-      waitMs = (w - this.lastWaitNs) / 1e6
-      this.lastWaitNs = w
-    }
-    // Histograms take integers >= 1: microseconds, plus one.
-    this.delay.record(Math.round(lateMs * 1000) + 1)
-    this.own.record(Math.round(Math.max(0, lateMs - waitMs) * 1000) + 1)
+    this.sample(performance.now(), this.fd >= 0 ? this.readWaitNs() : 0)
   }
 
   /** The second field of "run_ns wait_ns slices\n"; pread at 0 makes the kernel write it afresh. */
