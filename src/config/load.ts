@@ -53,6 +53,7 @@ export interface Config {
     batchRows: number
     synchronous: 'full' | 'normal'
     walMaxBytes: number
+    burstBytesPerSecond: number
     maxAgeSeconds: number
     maxRows: number
     maxBytes: number

@@ -406,6 +406,15 @@ export const configSchema: Record<string, Field> = {
           'Past this size of the -wal file the journal asks for a truncating checkpoint every 2 s; a reader ' +
           'holding an old snapshot can block it (logged once: wal-checkpoint-blocked).',
       },
+      burstBytesPerSecond: {
+        kind: 'integer',
+        min: 1024 * 1024,
+        max: Number.MAX_SAFE_INTEGER,
+        default: 64 * MiB,
+        doc:
+          'While the spool grows faster than this, replay waits for the burst to end and leaves the CPU to ' +
+          'the sockets; about what the journal replays per second (64 MiB/s on the VMs of docs/BENCHMARKS.md).',
+      },
       maxAgeSeconds: {
         kind: 'integer',
         min: 0,

@@ -23,6 +23,7 @@ export function journalOptions(
     synchronous: cfg.journal.synchronous,
     fullText: cfg.journal.fullText,
     walMaxBytes: cfg.journal.walMaxBytes,
+    burstBytesPerSecond: cfg.journal.burstBytesPerSecond,
     timezone: cfg.parse.timezone,
     retention: {
       maxAgeSeconds: cfg.journal.maxAgeSeconds,

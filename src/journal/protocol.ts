@@ -24,6 +24,8 @@ export interface WorkerOptions {
   synchronous: 'full' | 'normal'
   fullText: boolean
   walMaxBytes: number
+  /** journal.burstBytesPerSecond: spool growth above which replay waits (journal/burst.ts). */
+  burstBytesPerSecond: number
   timezone: string
   retention: { maxAgeSeconds: number; maxRows: number; maxBytes: number }
 }

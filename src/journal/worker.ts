@@ -601,7 +601,7 @@ const kQuietMs = 100
 let lastSpooledAt = 0
 
 // Replay waits while the socket thread spools faster than this worker could replay (journal/burst.ts).
-const burstGate = new BurstGate(64 * 1024 * 1024, 250, kQuietMs)
+const burstGate = new BurstGate(opts.burstBytesPerSecond, 250, kQuietMs)
 let burstRetry: NodeJS.Timeout | null = null
 
 /** Whether replay waits for a burst to end; if so, the worker looks again in kQuietMs. */
