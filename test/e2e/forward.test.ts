@@ -363,7 +363,7 @@ test.serial(
 async function plainNats(t: ExecutionContext, port: number, args: string[]): Promise<Peer> {
   const p = spawnPeer(t, 'nats-server', ['-a', '127.0.0.1', '-p', String(port), ...args])
   await peerListening('nats-server', p, [port])
-  await waitFor('nats-server ready', () => (/Server is ready/.test(p.log()) ? true : undefined), 15_000)
+  await waitFor('nats-server ready', () => (/Server is ready/.test(p.log()) ? true : undefined))
   return p
 }
 

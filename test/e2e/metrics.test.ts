@@ -252,8 +252,7 @@ test('spillway stats --watch prints a block at each refresh that follows the ser
   const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)))
   /** The blocks printed so far: a time line, then the figures. */
   const blocks = () => out.split(/\n(?=\d{4}-\d\d-\d\dT[\d:.]+Z\n)/).filter((b) => /^\d{4}-/.test(b.trim()))
-  const blockWith = (what: string, re: RegExp) =>
-    waitFor(what, () => blocks().find((b) => re.test(b)), 15_000)
+  const blockWith = (what: string, re: RegExp) => waitFor(what, () => blocks().find((b) => re.test(b)))
   const first = await blockWith('a first block', /^health +ok$/m)
   t.regex(first, /^rate +\d+ msgs\/s in, \d+ rows\/s journaled$/m)
   await sendTcp(srv.tcpPort, ['<13>one\n<13>two\n'])

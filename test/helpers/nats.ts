@@ -62,11 +62,7 @@ ${extra}
     node.log = peer.log
     node.kill = peer.kill
     await peerListening(`nats-server ${name}`, peer, cluster === null ? [port] : [port, cluster.port])
-    await waitFor(
-      `nats-server ${name} ready`,
-      () => (/Server is ready/.test(peer.log()) ? true : undefined),
-      15_000,
-    )
+    await waitFor(`nats-server ${name} ready`, () => (/Server is ready/.test(peer.log()) ? true : undefined))
   }
   node.restart = up
   await up()
@@ -171,11 +167,7 @@ export async function startConsumer(
       await exited
     }
   })
-  await waitFor(
-    'spillway consume to connect',
-    () => (/consume-connected/.test(err) ? true : undefined),
-    15_000,
-  )
+  await waitFor('spillway consume to connect', () => (/consume-connected/.test(err) ? true : undefined))
   return {
     dir,
     journalPath: join(dir, 'journal.db'),

@@ -93,7 +93,7 @@ export function spawnPeer(
  * listens on one of them, or when the peer exits or logs that it could not bind; an error with the
  * peer's output when it exits otherwise. The peer is killed before either is thrown.
  */
-export async function peerListening(name: string, peer: Peer, ports: number[], ms = 15_000): Promise<void> {
+export async function peerListening(name: string, peer: Peer, ports: number[], ms = 30_000): Promise<void> {
   const pid = peer.proc.pid!
   const deadline = Date.now() + ms
   let exited = false

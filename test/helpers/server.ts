@@ -202,7 +202,7 @@ async function startOnce(t: ExecutionContext, opts: ServerOptions, metricsPort: 
 export async function waitFor<T>(
   what: string,
   check: () => T | undefined | Promise<T | undefined>,
-  ms = 10_000,
+  ms = 30_000,
 ): Promise<T> {
   const deadline = Date.now() + ms
   let last: unknown
@@ -242,7 +242,7 @@ export function rowCount(journalPath: string): number {
 }
 
 /** Waits until the journal holds at least n rows. */
-export function waitForRows(journalPath: string, n: number, ms = 15_000): Promise<number> {
+export function waitForRows(journalPath: string, n: number, ms = 30_000): Promise<number> {
   return waitFor(
     `${n} rows in ${journalPath}`,
     () => {
