@@ -140,6 +140,9 @@ test('spool disk full with limits.memoryBytes reached: the spool.whenFull policy
       journal: { path: join(dir, 'journal.db') },
     },
   })
+  // The journal held meanwhile: nothing in memory is committed and no segment is deleted, so no space
+  // comes back and nothing leaves memory before the filler goes, however fast this machine journals.
+  const lock = await holdWriteLock(t, srv.journalPath)
   // First fill the disk; then, while writes fail, send far more than the 1 MiB that may wait in memory.
   const first = 3000
   const n = 20_000 // ~3 MB in all
@@ -154,6 +157,7 @@ test('spool disk full with limits.memoryBytes reached: the spool.whenFull policy
     /spool-full .*policy=drop/.test(srv.stderr()) ? true : undefined,
   )
   rmSync(join(small, 'filler'))
+  await lock.release()
   const stat = (name: string) =>
     query<{ value: number }>(srv.journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value ?? 0
   await waitFor(
