@@ -68,9 +68,17 @@ test('the senders view and spillway senders: who sends, how much, the worst this
       ? true
       : undefined,
   )
-  const names = await waitFor('the other three to be quiet for a second', () => {
-    const q = cli('--quiet', '1s', '--json')
-      .stdout.trim()
+  // (Asked asynchronously: spawnSync would stop this process's ticker while the CLI runs.)
+  const names = await waitFor('the other three to be quiet for a second', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [main, '--config', join(srv.dir, 'config.json'), 'senders', '--quiet', '1s', '--json'],
+      {
+        cwd: srv.dir,
+      },
+    )
+    const q = stdout
+      .trim()
       .split('\n')
       .filter((l) => l !== '')
       .map((l) => JSON.parse(l).sender)
