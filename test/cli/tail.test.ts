@@ -89,12 +89,23 @@ test('tail -f prints the newest matching rows, then follows the rows journaled a
   )
   t.teardown(() => p.kill())
   let out = ''
+  let err = ''
   p.stdout.on('data', (d: Buffer) => {
     out += d.toString()
   })
+  p.stderr.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
+  p.on('exit', (code) => {
+    err += `[exited ${code}]`
+  })
   // The first line is printed once tail has fixed where following starts; only rows journaled after
   // it can appear from here on, and only by following.
-  await waitFor('the row from before', () => (/the one before/.test(out) ? true : undefined))
+  await waitFor('the row from before', () => (/the one before/.test(out) ? true : undefined)).catch(
+    (e: Error) => {
+      throw new Error(`${e.message}; tail printed ${JSON.stringify(out)}, stderr ${JSON.stringify(err)}`)
+    },
+  )
   t.is(out.trim().split('\n').length, 1)
   await sendTcp(srv.tcpPort, ['<13>not this one\n<13>follow me\n'])
   await waitFor('the followed row', () => (/follow me/.test(out) ? true : undefined))

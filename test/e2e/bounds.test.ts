@@ -106,18 +106,13 @@ test('spool full, "drop": what does not fit is dropped and counted exactly; UDP 
   )
   await lock.release()
   // Every message read is either journaled or counted as dropped, never both, never neither.
-  await waitFor(
-    'received = journaled + dropped',
-    () => {
-      const rows = query<{ n: number }>(srv.journalPath, 'SELECT count(*) AS n FROM messages')[0]!.n
-      const dropped = stat(srv.journalPath, 'dropped_spool_full_total') ?? 0
-      const received =
-        (stat(srv.journalPath, 'received_tcp_total') ?? 0) +
-        (stat(srv.journalPath, 'received_udp_total') ?? 0)
-      return received === n + 50 && rows + dropped === received && rows > 0 ? true : undefined
-    },
-    20_000,
-  )
+  await waitFor('received = journaled + dropped', () => {
+    const rows = query<{ n: number }>(srv.journalPath, 'SELECT count(*) AS n FROM messages')[0]!.n
+    const dropped = stat(srv.journalPath, 'dropped_spool_full_total') ?? 0
+    const received =
+      (stat(srv.journalPath, 'received_tcp_total') ?? 0) + (stat(srv.journalPath, 'received_udp_total') ?? 0)
+    return received === n + 50 && rows + dropped === received && rows > 0 ? true : undefined
+  })
   t.true((stat(srv.journalPath, 'dropped_spool_full_total') ?? 0) > 0)
   // The journal caught up, the quota freed: new messages are journaled again.
   await waitFor('spool-full-end', () => (/spool-full-end/.test(srv.stderr()) ? true : undefined))

@@ -65,10 +65,8 @@ test('spool disk full (ENOSPC): logged once, /healthz says so, nothing lost, rec
   await waitFor('spool-recovered', () => (/spool-recovered/.test(srv.stderr()) ? true : undefined))
   await lock.release()
   await Promise.all([a, b])
-  await waitFor(
-    'every message journaled',
-    () => (count(srv.journalPath, 'a') === n && count(srv.journalPath, 'b') === 10 ? true : undefined),
-    30_000,
+  await waitFor('every message journaled', () =>
+    count(srv.journalPath, 'a') === n && count(srv.journalPath, 'b') === 10 ? true : undefined,
   )
   t.is(srv.stderr().match(/spool-error/g)?.length, 1, 'the episode is logged once, not per attempt')
   await waitFor('healthy again', async () =>
@@ -94,20 +92,16 @@ test('journal disk full (SQLITE_FULL): logged once, connections spill, recovers 
   writeFileSync(join(small, 'filler'), Buffer.alloc(7 * 1024 * 1024))
   const n = 10_000 // ~3 MB of journal with its indexes: more than is left, less than the whole
   await sendTcp(srv.tcpPort, [lines('c', n)])
-  await waitFor(
-    'journal-busy SQLITE_FULL',
-    () => (/journal-busy code=SQLITE_FULL/.test(srv.stderr()) ? true : undefined),
-    20_000,
+  await waitFor('journal-busy SQLITE_FULL', () =>
+    /journal-busy code=SQLITE_FULL/.test(srv.stderr()) ? true : undefined,
   )
   rmSync(join(small, 'filler'))
-  await waitFor(
-    'every message journaled',
-    () => (count(journalPath, 'c') === n ? true : undefined),
-    30_000,
-  ).catch((err) => {
-    t.log(srv.stderr())
-    throw err
-  })
+  await waitFor('every message journaled', () => (count(journalPath, 'c') === n ? true : undefined)).catch(
+    (err) => {
+      t.log(srv.stderr())
+      throw err
+    },
+  )
   // The worker thread's stderr reaches the process's asynchronously: the line may follow the rows.
   await waitFor('journal-recovered', () =>
     /journal-recovered after=SQLITE_FULL/.test(srv.stderr()) ? true : undefined,
@@ -160,16 +154,12 @@ test('spool disk full with limits.memoryBytes reached: the spool.whenFull policy
   await lock.release()
   const stat = (name: string) =>
     query<{ value: number }>(srv.journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value ?? 0
-  await waitFor(
-    'received = journaled + dropped',
-    () => {
-      const dropped = stat('dropped_spool_full_total')
-      return dropped > 0 && stat('received_tcp_total') === n && count(srv.journalPath, 'd') + dropped === n
-        ? true
-        : undefined
-    },
-    30_000,
-  )
+  await waitFor('received = journaled + dropped', () => {
+    const dropped = stat('dropped_spool_full_total')
+    return dropped > 0 && stat('received_tcp_total') === n && count(srv.journalPath, 'd') + dropped === n
+      ? true
+      : undefined
+  })
   t.pass()
 })
 
@@ -188,10 +178,8 @@ test('a spool on a filesystem that refuses O_DIRECT (ramfs): said once, written 
   })
   const n = 40_000 // ~5 MB: writes far above the direct-write size, and several segments
   await Promise.all([sendTcp(srv.tcpPort, [lines('r', n / 2)]), sendTcp(srv.tcpPort, [lines('s', n / 2)])])
-  await waitFor(
-    'every message journaled',
-    () => (count(srv.journalPath, 'r') === n / 2 && count(srv.journalPath, 's') === n / 2 ? true : undefined),
-    30_000,
+  await waitFor('every message journaled', () =>
+    count(srv.journalPath, 'r') === n / 2 && count(srv.journalPath, 's') === n / 2 ? true : undefined,
   )
   t.is(srv.stderr().match(/spool-direct-off /g)?.length, 1, srv.stderr())
   t.regex(srv.stderr(), /spool-direct-off .*error=EINVAL/)

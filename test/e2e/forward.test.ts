@@ -100,11 +100,7 @@ test.serial(
     })
     const central = await startConsumer(t, tempDir(t), { servers: [nats.url] })
     await Promise.all([sendNumbered(e1.tcpPort, 'a', 4, 5000), sendNumbered(e2.tcpPort, 'b', 3, 5000)])
-    await waitFor(
-      '35,000 rows centrally',
-      () => (rowCount(central.journalPath) >= 35_000 ? true : undefined),
-      30_000,
-    )
+    await waitFor('35,000 rows centrally', () => (rowCount(central.journalPath) >= 35_000 ? true : undefined))
     // The edges still journal locally (journal.enabled defaults to true), with no edge column.
     await waitFor('the edges to journal locally', () =>
       rowCount(e1.journalPath) === 20_000 ? true : undefined,
@@ -144,10 +140,8 @@ async function windowPassed(nc: NatsConnection, subject: string, id: string): Pr
   const js = jetstream(nc)
   const probe = new TextEncoder().encode('<14>probe')
   await js.publish(subject, probe, { msgID: id })
-  await waitFor(
-    'the de-duplication window to pass',
-    async () => ((await js.publish(subject, probe, { msgID: id })).duplicate ? undefined : true),
-    30_000,
+  await waitFor('the de-duplication window to pass', async () =>
+    (await js.publish(subject, probe, { msgID: id })).duplicate ? undefined : true,
   )
 }
 
@@ -379,11 +373,7 @@ test.serial(
     const nc = await natsClient(t, [`127.0.0.1:${port}`])
     await (await jetstreamManager(nc)).streams.add({ name: 'SYSLOG', subjects: ['syslog.*'] })
     await jetstream(nc).publish('syslog.late', new TextEncoder().encode('<14>1 - h app - - - after the wait'))
-    await waitFor(
-      'the message journaled',
-      () => (rowCount(central.journalPath) === 1 ? true : undefined),
-      30_000,
-    )
+    await waitFor('the message journaled', () => (rowCount(central.journalPath) === 1 ? true : undefined))
     t.is(query<{ msg: string }>(central.journalPath, 'SELECT msg FROM messages')[0]!.msg, 'after the wait')
     t.is(await central.stop(), 0)
   },
@@ -594,11 +584,8 @@ test.serial(
         tls: { ...mine, cert: f('stranger.crt'), key: f('stranger.key') },
       }),
     })
-    await waitFor(
-      'forward-error',
-      () =>
-        /forward-error stage=connect .*check forward\.nats\.tls/.test(stranger.stderr()) ? true : undefined,
-      20_000,
+    await waitFor('forward-error', () =>
+      /forward-error stage=connect .*check forward\.nats\.tls/.test(stranger.stderr()) ? true : undefined,
     ).catch((err: Error) => {
       throw new Error(`${err.message}\n${stranger.stderr()}`)
     })
@@ -648,11 +635,7 @@ test.serial(
     // journal.enabled false: the edge stores no messages of its own.
     t.is(rowCount(e.journalPath), 0)
     await nats.restart()
-    await waitFor(
-      '12,000 rows centrally',
-      () => (rowCount(central.journalPath) >= 12_000 ? true : undefined),
-      30_000,
-    )
+    await waitFor('12,000 rows centrally', () => (rowCount(central.journalPath) >= 12_000 ? true : undefined))
     const back = await waitFor('forward lag back to 0', async () => {
       const s = await stats(e)
       return s.forward_lag_messages === 0 ? s : undefined

@@ -217,20 +217,15 @@ test('UDP datagrams dropped are counted: received + kernel drops + queue drops =
   const sent = 20_000
   const msgs = Array.from({ length: sent }, (_, i) => `<13>burst ${i}`)
   await sendUdp(srv.udpPort, msgs)
-  const counts = await waitFor(
-    'received + drops = sent',
-    () => {
-      const get = (name: string) =>
-        query<{ value: number }>(srv.journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value ??
-        0
-      const c = {
-        received: get('received_udp_total'),
-        drops: get('udp_kernel_drops_total') + get('dropped_udp_queue_total'),
-      }
-      return c.received + c.drops === sent ? c : undefined
-    },
-    15_000,
-  )
+  const counts = await waitFor('received + drops = sent', () => {
+    const get = (name: string) =>
+      query<{ value: number }>(srv.journalPath, 'SELECT value FROM stats WHERE name = ?', name)[0]?.value ?? 0
+    const c = {
+      received: get('received_udp_total'),
+      drops: get('udp_kernel_drops_total') + get('dropped_udp_queue_total'),
+    }
+    return c.received + c.drops === sent ? c : undefined
+  })
   t.true(counts.drops > 0, 'a 4 KiB buffer should have overflowed')
   await waitForRows(srv.journalPath, counts.received)
   t.is(rowCount(srv.journalPath), counts.received)

@@ -8,14 +8,10 @@ const run = promisify(execFile)
 
 /** Rows journaled so far, pruned or not (ids are arrival order). */
 function waitForMaxId(journalPath: string, n: number): Promise<number> {
-  return waitFor(
-    `id ${n} in ${journalPath}`,
-    () => {
-      const id = query<{ id: number | null }>(journalPath, 'SELECT max(id) AS id FROM messages')[0]!.id ?? 0
-      return id >= n ? id : undefined
-    },
-    20_000,
-  )
+  return waitFor(`id ${n} in ${journalPath}`, () => {
+    const id = query<{ id: number | null }>(journalPath, 'SELECT max(id) AS id FROM messages')[0]!.id ?? 0
+    return id >= n ? id : undefined
+  })
 }
 
 function lines(from: number, to: number): string {
@@ -27,17 +23,13 @@ function lines(from: number, to: number): string {
 test('journal.maxRows keeps the newest rows, and the full-text index follows', async (t) => {
   const srv = await startServer(t, { config: { journal: { maxRows: 1000 } } })
   await sendTcp(srv.tcpPort, [lines(0, 3500)])
-  const kept = await waitFor(
-    'pruning to 1000 rows',
-    () => {
-      const r = query<{ n: number; lo: string; hi: string }>(
-        srv.journalPath,
-        'SELECT count(*) AS n, min(msg) AS lo, max(id) AS hi FROM messages',
-      )[0]!
-      return r.n === 1000 && Number(r.hi) === 3500 ? r : undefined
-    },
-    20_000,
-  )
+  const kept = await waitFor('pruning to 1000 rows', () => {
+    const r = query<{ n: number; lo: string; hi: string }>(
+      srv.journalPath,
+      'SELECT count(*) AS n, min(msg) AS lo, max(id) AS hi FROM messages',
+    )[0]!
+    return r.n === 1000 && Number(r.hi) === 3500 ? r : undefined
+  })
   t.is(kept.n, 1000)
   // The histograms' per-minute counts follow the pruning (a delete trigger).
   t.is(query<{ n: number }>(srv.journalPath, 'SELECT sum(n) AS n FROM volume')[0]!.n, 1000)
@@ -86,17 +78,13 @@ test('journal.maxBytes deletes the oldest rows while the used pages pass the lim
   const srv = await startServer(t, { config: { journal: { maxBytes: 512 * 1024, fullText: false } } })
   await sendTcp(srv.tcpPort, [lines(0, 20_000)])
   await waitForMaxId(srv.journalPath, 20_000)
-  const used = await waitFor(
-    'used pages under the limit',
-    () => {
-      const r = query<{ n: number }>(
-        srv.journalPath,
-        'SELECT ((SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count())) * (SELECT page_size FROM pragma_page_size()) AS n',
-      )[0]!
-      return r.n <= 512 * 1024 ? r.n : undefined
-    },
-    20_000,
-  )
+  const used = await waitFor('used pages under the limit', () => {
+    const r = query<{ n: number }>(
+      srv.journalPath,
+      'SELECT ((SELECT page_count FROM pragma_page_count()) - (SELECT freelist_count FROM pragma_freelist_count())) * (SELECT page_size FROM pragma_page_size()) AS n',
+    )[0]!
+    return r.n <= 512 * 1024 ? r.n : undefined
+  })
   t.true(used <= 512 * 1024)
   const newest = query<{ msg: string }>(srv.journalPath, 'SELECT msg FROM messages ORDER BY id DESC LIMIT 1')
   t.is(newest[0]!.msg, 'keep or prune 19999')

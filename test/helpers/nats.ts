@@ -10,7 +10,7 @@ import { createAccount, createOperator, createUser, type KeyPair } from '@nats-i
 import { type Authenticator, connect, type NatsConnection } from '@nats-io/transport-node'
 import type { ExecutionContext } from 'ava'
 import { onFreePorts, peerListening, spawnPeer } from './peers.js'
-import { waitFor } from './server.js'
+import { kDeadlineMs, waitFor } from './server.js'
 
 const kMain = new URL('../../src/cli/main.js', import.meta.url).pathname
 
@@ -120,7 +120,7 @@ async function jetStreamReady(
       await jsm.getAccountInfo()
       return true
     },
-    30_000,
+    kDeadlineMs,
   )
 }
 

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import type { ExecutionContext } from 'ava'
 import { kSyslogNgPrefix, need, needSyslogNg } from './programs.js'
+import { kDeadlineMs } from './server.js'
 import { portListener } from './sockets.js'
 
 /** `n` distinct TCP ports on 127.0.0.1 that were free a moment ago (all bound at once, then closed). */
@@ -93,7 +94,12 @@ export function spawnPeer(
  * listens on one of them, or when the peer exits or logs that it could not bind; an error with the
  * peer's output when it exits otherwise. The peer is killed before either is thrown.
  */
-export async function peerListening(name: string, peer: Peer, ports: number[], ms = 30_000): Promise<void> {
+export async function peerListening(
+  name: string,
+  peer: Peer,
+  ports: number[],
+  ms = kDeadlineMs,
+): Promise<void> {
   const pid = peer.proc.pid!
   const deadline = Date.now() + ms
   let exited = false

@@ -198,11 +198,18 @@ async function startOnce(t: ExecutionContext, opts: ServerOptions, metricsPort: 
   }
 }
 
+/**
+ * How long a wait may take before the test fails. Generous on purpose: the suite runs at nice 10 on two
+ * cores shared with other work, where a process can get a few percent of a CPU; a passing test never
+ * waits for it.
+ */
+export const kDeadlineMs = 60_000
+
 /** Polls `check` (sync or async) until it returns a value that is not undefined, or fails after `ms`. */
 export async function waitFor<T>(
   what: string,
   check: () => T | undefined | Promise<T | undefined>,
-  ms = 30_000,
+  ms = kDeadlineMs,
 ): Promise<T> {
   const deadline = Date.now() + ms
   let last: unknown
@@ -242,7 +249,7 @@ export function rowCount(journalPath: string): number {
 }
 
 /** Waits until the journal holds at least n rows. */
-export function waitForRows(journalPath: string, n: number, ms = 30_000): Promise<number> {
+export function waitForRows(journalPath: string, n: number, ms = kDeadlineMs): Promise<number> {
   return waitFor(
     `${n} rows in ${journalPath}`,
     () => {
