@@ -586,6 +586,25 @@ static napi_value start_receiver(napi_env env, int fd, int unix_dgram, int bound
   return out;
 }
 
+// accepting(fd) -> whether the socket is still a listening one (SO_ACCEPTCONN). A listening socket
+// destroyed from outside (ss -K, a sock_destroy BPF program) gives Node no event; this is how the
+// health check notices it refuses every connection.
+static napi_value js_accepting(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  int on = 0;
+  socklen_t len = sizeof on;
+  if (argc >= 1 && napi_get_value_int32(env, argv[0], &fd) == napi_ok && fd >= 0 &&
+      getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0)
+    on = 0;
+  else if (fd < 0)
+    on = 1;  // no descriptor to ask (not a socket of ours): nothing to say against it
+  napi_get_boolean(env, on != 0, &out);
+  return out;
+}
+
 // peerCred(fd) -> [pid, uid, gid] of a connected unix stream socket's peer (SO_PEERCRED), or null.
 static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -634,8 +653,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"openUnix", NULL, js_open_unix, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
       {"peerCred", NULL, js_peer_cred, NULL, NULL, NULL, napi_default, NULL},
+      {"accepting", NULL, js_accepting, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 4, props);
+  napi_define_properties(env, exports, 5, props);
   return exports;
 }
 

@@ -17,8 +17,9 @@ import { TcpConn } from './listen/conn.js'
 import { fdBudget } from './listen/fd-limit.js'
 import { ConnectionGate } from './listen/gate.js'
 import { RelpConn, RelpCounters } from './listen/relp.js'
+import { unixPeer } from './listen/socket-state.js'
 import { TcpListener } from './listen/tcp.js'
-import { UdpListener, unixPeer } from './listen/udp.js'
+import { UdpListener } from './listen/udp.js'
 import { logEvent } from './log.js'
 import { Counters } from './metrics/counters.js'
 import { MetricsServer } from './metrics/http.js'
@@ -54,6 +55,8 @@ export class Server {
   private spool: SpoolWriter | null = null
   private router: Router | null = null
   private listeners: (TcpListener | UdpListener)[] = []
+  /** Listeners already said to be down (listener-down). */
+  private readonly down = new Set<TcpListener | UdpListener>()
   private statsTimer: NodeJS.Timeout | null = null
   private metrics: MetricsServer | null = null
   /** The web console, when the HTTP listener serves it (tests read its query counters). */
@@ -217,7 +220,10 @@ export class Server {
       logEvent('metrics', { url: `${base}/metrics` })
       if (web !== null) logEvent('console', { url: `${base}/` })
     }
-    this.statsTimer = setInterval(() => journal.postStats(this.stats()), kStatsIntervalMs)
+    this.statsTimer = setInterval(() => {
+      this.watchListeners()
+      journal.postStats(this.stats())
+    }, kStatsIntervalMs)
     this.statsTimer.unref()
   }
 
@@ -394,6 +400,19 @@ export class Server {
     const behind = (this.spool?.backlog ?? 0) > 0 || (this.router?.memTotal ?? 0) > 0
     const last = this.journal?.lastReceivedAt ?? 0
     return behind && last > 0 ? Math.max(0, (Date.now() - last) / 1000) : 0
+  }
+
+  /** A listener that stopped listening while the server runs is said once (and in /healthz, always). */
+  private watchListeners(): void {
+    for (const l of this.listeners) {
+      if (this.down.has(l) || l.up) continue
+      this.down.add(l)
+      logEvent('listener-down', {
+        transport: l.config.transport,
+        listener: l.config.path || `${l.config.host}:${l.config.port}`,
+        hint: 'its socket was closed from outside the server; restart the server to listen again',
+      })
+    }
   }
 
   /** Why the server is not healthy: empty when it is. */

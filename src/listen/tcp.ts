@@ -19,6 +19,7 @@ import type { Counters } from '../metrics/counters.js'
 import { type StreamConn, TcpConn } from './conn.js'
 import { allowList, type ConnectionGate } from './gate.js'
 import { adoptWithReadBuffer } from './read-buffer.js'
+import { stillAccepting } from './socket-state.js'
 
 export interface TcpLimits {
   maxMessageBytes: number
@@ -52,8 +53,11 @@ export class TcpListener {
   /** Every plain-TCP read of this listener lands here; the framer and router copy what they keep. */
   private readonly readBuffer = Buffer.allocUnsafe(64 * 1024)
 
+  /** Listening, and its socket still accepts: one destroyed from outside (ss -K) gives Node no event. */
   get up(): boolean {
-    return this.server.listening
+    if (!this.server.listening) return false
+    const fd = (this.server as unknown as { _handle?: { fd?: number } })._handle?.fd
+    return stillAccepting(fd)
   }
 
   constructor(

@@ -39,17 +39,9 @@ interface NativeReceiver {
   ): [unknown, number, number]
   /** Stops the thread; onBatch's last call, with null, follows every batch it read. */
   close(handle: unknown): void
-  /** The peer of a connected unix stream socket (SO_PEERCRED): [pid, uid, gid], or null. */
-  peerCred(fd: number): [number, number, number] | null
 }
 
 const native = loadNative<NativeReceiver>('udp_receiver')
-
-/** The credentials of a unix stream socket's peer as a peer string, or "local" when unknown. */
-export function unixPeer(fd: number | undefined): string {
-  const c = fd === undefined ? null : native.peerCred(fd)
-  return c === null ? 'local' : `pid=${c[0]},uid=${c[1]},gid=${c[2]}`
-}
 
 /** Bytes before the address in each batch entry: u32 length, u16 port, u8 address length. */
 const kEntryHeader = 7
